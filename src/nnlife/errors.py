@@ -1,0 +1,60 @@
+"""The exceptions nnlife raises for a user's mistake.
+
+Every problem with what a user handed in (a table, a data file, an argument) is an
+:class:`InputError`. Its message is one line that names where the problem is and what was
+expected; the command line prints exactly that line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class InputError(ValueError):
+    """Bad input from the user: a malformed table, a missing data file, a bad argument."""
+
+
+class TableFormatError(InputError):
+    """A table that does not follow the published format.
+
+    Attributes ``path``, ``line`` (1-based, ``None`` for the file as a whole), ``field``
+    (a column name or ``None``), ``expected`` and ``got`` say exactly what is wrong.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None,
+        line: int | None,
+        field: str | None,
+        expected: str,
+        got: object = None,
+    ):
+        self.path = str(path) if path is not None else "<table>"
+        self.line = line
+        self.field = field
+        self.expected = expected
+        self.got = got
+        where = self.path if line is None else f"{self.path}:{line}"
+        what = f"field '{field}': " if field else ""
+        got_text = "" if got is None else f", got {_short(got)}"
+        super().__init__(f"{where}: {what}expected {expected}{got_text}")
+
+
+class SpecError(InputError):
+    """A network spec whose values contradict each other or the taxonomy's basic rules."""
+
+    def __init__(self, field: str, expected: str, got: object = None):
+        self.field = field
+        self.expected = expected
+        self.got = got
+        got_text = "" if got is None else f", got {_short(got)}"
+        super().__init__(f"field '{field}': expected {expected}{got_text}")
+
+
+class DataError(InputError):
+    """An image data file that is missing, corrupt, or in the wrong format."""
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

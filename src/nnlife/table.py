@@ -1,0 +1,227 @@
+"""The published table format (SYSTEM.md section 4), read and written byte for byte.
+
+A table is ``<root>/<Dataset dir>_models/<ID>.txt``: a header line of 28 names, then one line
+per half epoch (0.5, 1.0, ...). Line 2 holds all 28 fields, later lines the four curve fields
+and 24 empty ones; fields are separated by exactly one space and every line ends in ``\\n``.
+
+Writing is atomic: the text goes to a hidden temporary file in the same directory, is flushed
+to disk, and is renamed over the final name, so a reader (or a crash) never sees half a table.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from .errors import InputError, TableFormatError
+from .spec import NetworkSpec, dataset_info, format_value, parse_number
+
+CURVE_FIELDS = ("epochs", "trainLoss", "valLoss", "valAcc")
+HEADER_FIELDS = CURVE_FIELDS + NetworkSpec.field_names()
+HEADER = " ".join(HEADER_FIELDS)
+N_FIELDS = len(HEADER_FIELDS)  # 28
+TEMP_PREFIX = ".nnlife-tmp-"
+
+
+@dataclass(frozen=True)
+class Curve:
+    """The measured half-epoch rows of one network. All four tuples have the same length;
+    ``epochs`` is 0.5, 1.0, 1.5, ... A diverged network holds ``nan``/``inf`` as measured."""
+
+    epochs: tuple[float, ...]
+    trainLoss: tuple[float, ...]
+    valLoss: tuple[float, ...]
+    valAcc: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        n = len(self.epochs)
+        for name in CURVE_FIELDS:
+            value = tuple(getattr(self, name))
+            if len(value) != n:
+                raise ValueError(f"curve field {name} has {len(value)} rows, epochs has {n}")
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_halves(cls, trainLoss: Sequence[float], valLoss: Sequence[float], valAcc: Sequence[float]) -> "Curve":
+        """A curve of consecutive half epochs starting at 0.5."""
+        return cls(
+            epochs=tuple(0.5 * (i + 1) for i in range(len(trainLoss))),
+            trainLoss=tuple(float(v) for v in trainLoss),
+            valLoss=tuple(float(v) for v in valLoss),
+            valAcc=tuple(float(v) for v in valAcc),
+        )
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+
+@dataclass(frozen=True)
+class Table:
+    """One network's table: its spec and its curve (and where it was read from, if read)."""
+
+    spec: NetworkSpec
+    curve: Curve
+    path: Path | None = None
+
+
+# --------------------------------------------------------------------------------------
+# Writing
+
+
+def format_table(spec: NetworkSpec, curve: Curve) -> str:
+    """The text of a table, byte for byte as published."""
+    if not spec.ID:
+        raise ValueError("a table needs a spec with an ID (see NetworkSpec.with_run)")
+    if len(curve) == 0:
+        raise ValueError("a table needs at least one half-epoch row (line 2 holds the spec)")
+    empty = [""] * (N_FIELDS - len(CURVE_FIELDS))
+    meta = spec.to_row()
+    lines = [HEADER]
+    for i in range(len(curve)):
+        row = [format_value(getattr(curve, name)[i]) for name in CURVE_FIELDS]
+        lines.append(" ".join(row + (meta if i == 0 else empty)))
+    return "\n".join(lines) + "\n"
+
+
+def table_path(root: str | Path, spec: NetworkSpec) -> Path:
+    """Where the table of ``spec`` lives under an output root."""
+    return Path(root) / spec.info.models_dir / f"{spec.ID}.txt"
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` so that no partial file is ever visible under that name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_table(root: str | Path, spec: NetworkSpec, curve: Curve) -> Path:
+    """Write ``<root>/<Dataset dir>_models/<ID>.txt`` atomically; returns its path."""
+    return atomic_write_text(table_path(root, spec), format_table(spec, curve))
+
+
+# --------------------------------------------------------------------------------------
+# Reading
+
+
+def parse_table(text: str, path: str | Path | None = None) -> Table:
+    """Parse the text of a table. Raises :class:`TableFormatError` naming the file, line and
+    field of the first problem."""
+    if not text.endswith("\n"):
+        raise TableFormatError(path, None, None, "every line to end in a newline (\\n)", "no newline at end of file")
+    lines = text[:-1].split("\n")
+    if lines[0] != HEADER:
+        got = lines[0].rstrip("\r").split(" ")
+        for i, name in enumerate(HEADER_FIELDS):
+            if i >= len(got) or got[i] != name:
+                raise TableFormatError(path, 1, name, f"header column {i + 1} to be '{name}'", got[i] if i < len(got) else "end of line")
+        raise TableFormatError(path, 1, None, f"a header of exactly {N_FIELDS} names separated by one space", lines[0])
+    if len(lines) < 2:
+        raise TableFormatError(path, None, None, "at least one half-epoch row after the header", "header only")
+    columns: dict[str, list[float]] = {name: [] for name in CURVE_FIELDS}
+    spec: NetworkSpec | None = None
+    for i, line in enumerate(lines[1:]):
+        lineno = i + 2
+        fields = line.split(" ")
+        if len(fields) != N_FIELDS:
+            raise TableFormatError(path, lineno, None, f"{N_FIELDS} fields separated by single spaces", f"{len(fields)} fields")
+        for name, value in zip(CURVE_FIELDS, fields):
+            try:
+                number = parse_number(value)
+            except ValueError:
+                raise TableFormatError(path, lineno, name, "a number", value) from None
+            columns[name].append(number)
+        want = 0.5 * (i + 1)
+        if columns["epochs"][-1] != want:
+            raise TableFormatError(path, lineno, "epochs", f"{want!r} (half epochs 0.5, 1.0, 1.5, ... in order)", fields[0])
+        if i == 0:
+            spec = NetworkSpec.from_row(fields[len(CURVE_FIELDS):], path=path, line=lineno)
+        else:
+            for name, value in zip(HEADER_FIELDS[len(CURVE_FIELDS):], fields[len(CURVE_FIELDS):]):
+                if value != "":
+                    raise TableFormatError(path, lineno, name, "an empty field (metadata is only on line 2)", value)
+    assert spec is not None
+    curve = Curve(**{name: tuple(values) for name, values in columns.items()})
+    return Table(spec, curve, Path(path) if path is not None else None)
+
+
+def read_table(path: str | Path) -> Table:
+    """Read one table file."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such table file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, expected a table file") from None
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise TableFormatError(path, line, None, "ASCII text", "a non-ASCII byte") from None
+    return parse_table(text, path)
+
+
+def find_tables(paths: Iterable[str | Path]) -> list[Path]:
+    """Every table under the given files and directories (``*.txt``, recursively, sorted;
+    hidden files such as unfinished temporary writes are skipped)."""
+    found: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            found.extend(
+                f for f in sorted(p.rglob("*.txt"))
+                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            )
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise InputError(f"{p}: no such file or directory")
+    return found
+
+
+def read_tables(*paths: str | Path) -> Iterator[Table]:
+    """Read every table under the given files or directories, in sorted order."""
+    for path in find_tables(paths):
+        yield read_table(path)
+
+
+def models_dir(root: str | Path, dataset: str) -> Path:
+    """``<root>/<Dataset dir>_models`` for a data set name."""
+    return Path(root) / dataset_info(dataset).models_dir
+
+
+def is_finite_curve(curve: Curve) -> bool:
+    """True when no value of the curve is nan or inf (the network did not diverge)."""
+    return all(math.isfinite(v) for name in CURVE_FIELDS[1:] for v in getattr(curve, name))
