@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import torch
-
-from .build import build
 from .shapes import analyse
 from .spec import NetworkSpec
 
@@ -32,6 +29,10 @@ def describe(spec: NetworkSpec) -> dict:
     supplies the FLOPs). Returns ``{"ID", "dataset", "input_shape", "params", "flops",
     "activation_bytes", "layers": [{"type", "shape", "params", "flops"}, ...]}``.
     """
+    import torch  # imported here so that commands which only sample never load torch
+
+    from .build import build
+
     arith = analyse(spec)
     module = build(spec, seed=0).eval()
     shapes: list[tuple[int, ...]] = []
