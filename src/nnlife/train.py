@@ -1,0 +1,523 @@
+"""Training one network exactly as SYSTEM.md section 3 says, and reporting each half epoch.
+
+The loop, top to bottom (:func:`train`):
+
+* the module is built from the spec with weights seeded from the network's seed;
+* SGD with the spec's learning rate, momentum, dampening and weight decay; CrossEntropyLoss;
+* each epoch draws a fresh permutation of the training images on the device and trains on
+  its first ``n_used`` images in batches of ``b``, where ``n_used = floor(n / 2b) * 2b`` (for
+  the full split, whose batch size was drawn so that ``floor(N / b)`` is even, this is the
+  published ``floor(N / b) * b``), so that each half epoch is a whole number of batches;
+* after each half epoch: validation on the test split in ``eval()`` mode without gradients,
+  in batches of ``b`` with the last partial batch dropped; ``trainLoss`` and ``valLoss`` are
+  the means of the batch losses, ``valAcc = 100 * correct / seen`` (Python ints, so the value
+  is bit for bit the published one);
+* the half epoch's row goes to every listener; a listener returning True stops training
+  after that half epoch (early termination plugs in here). The loop knows nothing of storage.
+
+Speed without cleverness: images stay uint8 on the device and are scaled to float per batch
+there (one byte per pixel moved, no host copies); no DataLoader and no per-sample Python; the
+batch losses and correct counts are summed on the device, so the host waits for the device
+only once per half epoch (``.item()`` at the boundary), never per batch.
+
+:func:`run_network` adds the run facts, writes the extended record and then the table (the
+table last: its presence means the network is done).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterable, Protocol
+
+import torch
+from torch import nn
+
+from .build import build
+from .data import ImageData, _device, subset
+from .errors import InputError
+from .spec import NetworkSpec, make_id
+from .table import Curve, atomic_write_text, format_table, table_path
+
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+# --------------------------------------------------------------------------------------
+# What the loop reports
+
+
+@dataclass(frozen=True)
+class HalfEpoch:
+    """One half epoch's measurements, handed to every listener as soon as it is known."""
+
+    index: int  # 1, 2, 3, ...: half epochs trained so far
+    epoch: float  # 0.5, 1.0, 1.5, ... (the table's `epochs`)
+    trainLoss: float  # mean of the batch losses of this half
+    valLoss: float  # mean of the validation batch losses
+    valAcc: float  # 100 * correct / seen on the test split
+    trainAcc: float  # 100 * correct / seen on this half's training batches (dropout on)
+    seconds: float  # wall time of this half: training and validation
+    val_seconds: float  # of which validation
+
+
+class Listener(Protocol):
+    """Receives each half epoch; returning True asks training to stop after it.
+
+    Optional methods: ``begin(facts: RunFacts)`` before the first half epoch and ``close()``
+    when training ends (also on error)."""
+
+    def __call__(self, row: HalfEpoch) -> bool | None: ...
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """The three seeds of a run, all derived from the network's ``random_seed``:
+    ``weights`` initialises the module (:func:`nnlife.build.build`), ``order`` drives the
+    device generator of the epoch permutations, ``dropout`` seeds torch's global RNG, which
+    dropout layers draw from. Distinct, so that no two streams are correlated."""
+
+    weights: int
+    order: int
+    dropout: int
+
+
+def derive_seeds(random_seed: int) -> Seeds:
+    """``sha256("nnlife/<purpose>/<random_seed>")``, first 8 bytes, as a 63-bit integer."""
+    def derive(purpose: str) -> int:
+        digest = hashlib.sha256(f"nnlife/{purpose}/{random_seed}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") >> 1
+
+    return Seeds(weights=derive("weights"), order=derive("order"), dropout=derive("dropout"))
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """How a network was trained: everything about the run that is not the curve."""
+
+    device: str  # torch device, e.g. "cpu" or "cuda:0"
+    device_name: str  # CPU model or GPU name
+    precision: str
+    deterministic: bool
+    micro_batches: int
+    epochs_requested: int
+    batch_size: int
+    train_images: int  # training images used per epoch (even number of whole batches)
+    test_images: int  # test images validated each time (whole batches)
+    train_subset: int  # training images available (the prefix asked for, or the split)
+    test_subset: int
+    n_train_full: int  # size of the full training split
+    n_test_full: int
+    batches_per_half: int
+    val_batches: int
+    seeds: Seeds
+    data_files: tuple[str, ...]
+    svhn_extra: bool
+    started: str  # ISO 8601 local time
+    finished: str = ""
+
+    @property
+    def train_GPU(self) -> bool:
+        return self.device.startswith("cuda")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train` measured: the curve of the half epochs actually trained, and per
+    half epoch its wall seconds (and of those, validation), training accuracy; plus the run
+    facts and the trained module itself."""
+
+    curve: Curve
+    seconds: tuple[float, ...]
+    val_seconds: tuple[float, ...]
+    train_accuracy: tuple[float, ...]
+    stopped_early: bool
+    facts: RunFacts
+    model: nn.Module | None = dataclasses.field(default=None, repr=False, compare=False)  # as trained
+
+    @property
+    def halves_trained(self) -> int:
+        return len(self.curve)
+
+    @property
+    def epochs_trained(self) -> float:
+        return len(self.curve) / 2
+
+
+# --------------------------------------------------------------------------------------
+# Settings that torch keeps globally, set for one run and restored afterwards
+
+
+@contextlib.contextmanager
+def _precision(precision: str):
+    """fp32 means IEEE fp32 everywhere: TF32 off for cuBLAS matmuls and cuDNN convolutions
+    (the new flags where this torch has them; never both APIs, torch refuses mixes)."""
+    tf32 = precision == "tf32"
+    b = torch.backends
+    if hasattr(b.cuda.matmul, "fp32_precision"):
+        saved = (b.cuda.matmul.fp32_precision, b.cudnn.conv.fp32_precision)
+        mode = "tf32" if tf32 else "ieee"
+        b.cuda.matmul.fp32_precision, b.cudnn.conv.fp32_precision = mode, mode
+        try:
+            yield
+        finally:
+            b.cuda.matmul.fp32_precision, b.cudnn.conv.fp32_precision = saved
+    else:  # torch < 2.9
+        saved = (b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32)
+        b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32 = tf32, tf32
+        try:
+            yield
+        finally:
+            b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32 = saved
+
+
+@contextlib.contextmanager
+def _deterministic(enabled: bool, device: torch.device):
+    if not enabled:
+        yield
+        return
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    if device.type == "cuda":
+        # cuBLAS is deterministic only with a fixed workspace; must be set before its first use.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
+# --------------------------------------------------------------------------------------
+# The loop
+
+
+def plan_run(
+    spec: NetworkSpec,
+    data: ImageData,
+    *,
+    epochs: int = 40,
+    precision: str = "fp32",
+    deterministic: bool = False,
+    micro_batches: int = 1,
+    train_images: int | None = None,
+    test_images: int | None = None,
+) -> RunFacts:
+    """Check the options and work out the sizes of a run, before anything is trained.
+    Raises :class:`InputError` for options that cannot work."""
+    if spec.dataset != data.dataset:
+        raise InputError(f"the network is for {spec.dataset}, the data is {data.dataset}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise InputError(f"epochs {epochs!r}: expected a positive integer")
+    if precision not in PRECISIONS:
+        raise InputError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+    b = spec.batch_size
+    if isinstance(micro_batches, bool) or not isinstance(micro_batches, int) or not 1 <= micro_batches <= b:
+        raise InputError(f"micro_batches {micro_batches!r}: expected an integer in [1, {b}] (the batch size)")
+    part = subset(data, train_images, test_images)
+    # The batch-size rule is never re-evaluated: a subset is cut to an even number of batches.
+    n_used = part.n_train // (2 * b) * (2 * b)
+    if n_used == 0:
+        raise InputError(
+            f"train_images {part.n_train}: too few for two batches of {b} (the network's batch size)"
+        )
+    n_val = part.n_test // b * b
+    if n_val == 0:
+        raise InputError(f"test_images {part.n_test}: too few for one batch of {b} (the network's batch size)")
+    return RunFacts(
+        device=str(data.device),
+        device_name=device_name(data.device),
+        precision=precision,
+        deterministic=bool(deterministic),
+        micro_batches=micro_batches,
+        epochs_requested=epochs,
+        batch_size=b,
+        train_images=n_used,
+        test_images=n_val,
+        train_subset=part.n_train,
+        test_subset=part.n_test,
+        n_train_full=data.n_train_full,
+        n_test_full=data.n_test_full,
+        batches_per_half=n_used // b // 2,
+        val_batches=n_val // b,
+        seeds=derive_seeds(spec.random_seed),
+        data_files=data.files,
+        svhn_extra=data.svhn_extra,
+        started=datetime.now().isoformat(timespec="microseconds"),
+    )
+
+
+def _scale(images: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float32 in [0, 1], on the device (ToTensor's x / 255)."""
+    return images.float().div_(255)
+
+
+def train(
+    spec: NetworkSpec,
+    data: ImageData,
+    *,
+    epochs: int = 40,
+    device: str | torch.device | None = None,
+    precision: str = "fp32",
+    deterministic: bool = False,
+    listeners: Iterable[Listener | Callable] = (),
+    micro_batches: int = 1,
+    train_images: int | None = None,
+    test_images: int | None = None,
+) -> TrainResult:
+    """Train the network of ``spec`` on ``data`` and return its curve (SYSTEM.md section 3).
+
+    ``device`` defaults to the data's device (other devices get a copy of the data).
+    ``precision``: "fp32" (TF32 off), "tf32", or "bf16" (autocast). ``deterministic`` enforces
+    torch's deterministic algorithms (restored afterwards); on CPU two runs then give
+    bit-identical curves. ``micro_batches=k`` splits each batch into k chunks whose gradients
+    accumulate to the same SGD update (for memory; the taxonomy has no batch norm).
+    ``train_images``/``test_images`` train and validate on prefixes of the splits. A diverging
+    network (nan/inf) is trained to the end and recorded as measured.
+    """
+    if device is not None:
+        data = data.to(_device(device))
+    facts = plan_run(spec, data, epochs=epochs, precision=precision, deterministic=deterministic,
+                     micro_batches=micro_batches, train_images=train_images, test_images=test_images)
+    data = subset(data, facts.train_subset, facts.test_subset)
+    listeners = tuple(listeners)
+    dev = data.device
+    # Dropout draws from torch's global RNG: the one global this run cannot avoid. It is seeded
+    # here from the network's seed, and fork_rng restores the caller's state afterwards.
+    rng_devices = [dev.index] if dev.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=rng_devices), _precision(precision), _deterministic(deterministic, dev):
+            torch.manual_seed(facts.seeds.dropout)
+            for listener in listeners:
+                if hasattr(listener, "begin"):
+                    listener.begin(facts)
+            result = _loop(spec, data, facts, listeners)
+    finally:
+        for listener in listeners:
+            if hasattr(listener, "close"):
+                listener.close()
+    return result
+
+
+def _loop(spec: NetworkSpec, data: ImageData, facts: RunFacts, listeners: tuple) -> TrainResult:
+    dev = data.device
+    b, k = facts.batch_size, facts.micro_batches
+    model = build(spec, seed=facts.seeds.weights).to(dev)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=float(spec.learning_rate),
+        momentum=float(spec.momentum),
+        dampening=float(spec.dampening),
+        weight_decay=float(spec.weight_decay),
+    )
+    loss_fn = nn.CrossEntropyLoss()
+    autocast = torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=facts.precision == "bf16")
+    order = torch.Generator(device=dev)
+    order.manual_seed(facts.seeds.order)
+
+    def step(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step on the images at ``idx``; returns (batch loss, correct) on the device.
+        With k micro-batches, chunk losses are weighted by chunk/b so gradients sum to the
+        full batch's gradient and the weighted losses sum to its mean loss."""
+        optimizer.zero_grad(set_to_none=True)
+        loss_sum = torch.zeros((), device=dev)
+        correct = torch.zeros((), dtype=torch.int64, device=dev)
+        for chunk in idx.tensor_split(k) if k > 1 else (idx,):
+            x, y = _scale(data.train_x[chunk]), data.train_y[chunk]
+            with autocast:
+                logits = model(x)
+                loss = loss_fn(logits.float(), y)
+            if k > 1:
+                loss = loss * (len(chunk) / b)
+            loss.backward()
+            loss_sum += loss.detach()
+            correct += (logits.argmax(1) == y).sum()
+        optimizer.step()
+        return loss_sum, correct
+
+    @torch.no_grad()
+    def validate() -> tuple[float, int]:
+        """(mean batch loss, correct) over the test split in whole batches of b."""
+        model.eval()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+        correct = torch.zeros((), dtype=torch.int64, device=dev)
+        for i in range(facts.val_batches):
+            batch_loss = torch.zeros((), device=dev)
+            lo = i * b
+            for lo_c, hi_c in _chunks(lo, lo + b, k):
+                x, y = _scale(data.test_x[lo_c:hi_c]), data.test_y[lo_c:hi_c]
+                with autocast:
+                    logits = model(x)
+                    loss = loss_fn(logits.float(), y)
+                batch_loss += loss * ((hi_c - lo_c) / b) if k > 1 else loss
+                correct += (logits.argmax(1) == y).sum()
+            loss_sum += batch_loss.double()
+        model.train()
+        return loss_sum.item() / facts.val_batches, int(correct.item())
+
+    rows: list[HalfEpoch] = []
+    stop = False
+    half_size = facts.batches_per_half * b
+    model.train()
+    for epoch in range(facts.epochs_requested):
+        perm = torch.randperm(facts.train_subset, generator=order, device=dev)[: facts.train_images]
+        for half in range(2):
+            t0 = time.perf_counter()
+            # Summed on the device in float64 (as Python would sum the float32 batch losses):
+            # no host synchronisation until the half epoch ends.
+            loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+            correct = torch.zeros((), dtype=torch.int64, device=dev)
+            for i in range(facts.batches_per_half):
+                lo = half * half_size + i * b
+                batch_loss, batch_correct = step(perm[lo: lo + b])
+                loss_sum += batch_loss.double()
+                correct += batch_correct
+            train_loss = loss_sum.item() / facts.batches_per_half
+            train_acc = 100 * int(correct.item()) / half_size
+            t_val = time.perf_counter()
+            val_loss, val_correct = validate()
+            t1 = time.perf_counter()
+            row = HalfEpoch(
+                index=len(rows) + 1,
+                epoch=0.5 * (len(rows) + 1),
+                trainLoss=train_loss,
+                valLoss=val_loss,
+                valAcc=100 * val_correct / facts.test_images,
+                trainAcc=train_acc,
+                seconds=t1 - t0,
+                val_seconds=t1 - t_val,
+            )
+            rows.append(row)
+            # Every listener sees the row, even when an earlier one already asked to stop.
+            votes = [bool(listener(row)) for listener in listeners]
+            if any(votes):
+                stop = True
+                break
+        if stop:
+            break
+
+    curve = Curve.from_halves([r.trainLoss for r in rows], [r.valLoss for r in rows], [r.valAcc for r in rows])
+    return TrainResult(
+        curve=curve,
+        seconds=tuple(r.seconds for r in rows),
+        val_seconds=tuple(r.val_seconds for r in rows),
+        train_accuracy=tuple(r.trainAcc for r in rows),
+        stopped_early=stop and len(rows) < 2 * facts.epochs_requested,
+        facts=dataclasses.replace(facts, finished=datetime.now().isoformat(timespec="microseconds")),
+        model=model,
+    )
+
+
+def _chunks(lo: int, hi: int, k: int) -> list[tuple[int, int]]:
+    """[lo, hi) cut into k nearly equal consecutive pieces (as tensor_split does)."""
+    n = hi - lo
+    bounds = [lo + j * (n // k) + min(j, n % k) for j in range(k + 1)]
+    return [(bounds[j], bounds[j + 1]) for j in range(k)]
+
+
+# --------------------------------------------------------------------------------------
+# Listeners
+
+
+class ProgressBar:
+    """A tqdm bar on stderr over the half epochs, shown only when stderr is a terminal."""
+
+    def __init__(self, description: str | None = None, *, file=None, force: bool = False):
+        self.description = description
+        self.file = file if file is not None else sys.stderr
+        self.enabled = force or (hasattr(self.file, "isatty") and self.file.isatty())
+        self.bar = None
+
+    def begin(self, facts: RunFacts) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=2 * facts.epochs_requested, desc=self.description, unit="half-epoch",
+                        file=self.file, dynamic_ncols=True, leave=False)
+
+    def __call__(self, row: HalfEpoch) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"epoch {row.epoch:g} trainLoss {row.trainLoss:.4g} valAcc {row.valAcc:.2f}")
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+# --------------------------------------------------------------------------------------
+# One network, end to end
+
+
+def run_network(
+    spec: NetworkSpec,
+    data: ImageData,
+    out_dir: str | Path,
+    *,
+    ID: str | None = None,
+    epochs: int = 40,
+    device: str | torch.device | None = None,
+    precision: str = "fp32",
+    deterministic: bool = False,
+    micro_batches: int = 1,
+    train_images: int | None = None,
+    test_images: int | None = None,
+    listeners: Iterable[Listener | Callable] = (),
+    record_extra: dict | None = None,
+) -> Path:
+    """Train ``spec`` and write ``<out>/<Dataset dir>_models/<ID>.txt`` and its extended
+    record ``<out>/<Dataset dir>_records/<ID>.json``; returns the table path.
+
+    ``ID`` defaults to the creation time. The record is written first and the table last,
+    both atomically, so a table exists only for a finished network. If training raises, a
+    record with status "failed" and the error is written (no table) and the error re-raised.
+    """
+    from .record import make_record, write_record
+
+    started = datetime.now()
+    ID = ID or make_id(started)
+    if device is not None:
+        data = data.to(_device(device))
+    run_spec = spec.with_run(ID=ID, train_GPU=data.device.type == "cuda", torch_set_deterministic=bool(deterministic))
+    try:
+        result = train(run_spec, data, epochs=epochs, precision=precision, deterministic=deterministic,
+                       listeners=listeners, micro_batches=micro_batches, train_images=train_images,
+                       test_images=test_images)
+    except InputError:
+        raise  # a mistake in the options: nothing ran, nothing to record
+    except Exception as err:
+        facts = plan_run(run_spec, data, epochs=epochs, precision=precision, deterministic=deterministic,
+                         micro_batches=micro_batches, train_images=train_images, test_images=test_images)
+        write_record(out_dir, make_record(run_spec, facts, None, status="failed",
+                                          error=f"{type(err).__name__}: {err}", extra=record_extra))
+        raise
+    status = "stopped_early" if result.stopped_early else "complete"
+    write_record(out_dir, make_record(run_spec, result.facts, result, status=status, extra=record_extra))
+    return atomic_write_text(table_path(out_dir, run_spec), format_table(run_spec, result.curve))
+
+
+def is_diverged(result: TrainResult) -> bool:
+    """Whether any recorded loss is nan or inf."""
+    return not all(math.isfinite(v) for v in result.curve.trainLoss + result.curve.valLoss)
