@@ -16,6 +16,7 @@ from ..errors import InputError
 # Modules of nnlife.cli that register subcommands, in the order --help lists them.
 COMMAND_MODULES = [
     "taxonomy",
+    "analysis",
 ]
 
 

@@ -1,0 +1,846 @@
+"""Load a data set of lifespans fast, summarise it, and pack it into one Parquet file and back.
+
+A data set is any set of tables in the published format (``<Dataset dir>_models/*.txt``, or any
+directory of tables) and/or Parquet files written by :func:`pack`. :func:`load` turns it into a
+:class:`Lifespans`: one columnar table with one row per network (:data:`SCHEMA`, the same
+columns the Parquet file holds), from which it derives
+
+* :attr:`Lifespans.summary`, one row per network: structure, every hyperparameter, and curve
+  metrics (see :func:`summarise` for every column and the handling of NaN and inf);
+* :meth:`Lifespans.long`, one row per network per half epoch with the network's metadata on
+  every row (the 28 table columns, typed).
+
+Tables are parsed by :mod:`nnlife.table` (the one reader) in a pool of processes over all cores,
+in chunks, streaming: each worker returns compact numpy arrays for its chunk, never Python
+objects per value, so memory grows with the numbers of the data set and nothing else. A
+malformed table is reported (file, line, field) and skipped, or with ``strict=True`` stops the
+load with its :class:`~nnlife.errors.TableFormatError`.
+
+The Parquet layout (format version 1) is one row per network:
+
+* the 24 spec fields under their table names, typed: ``random_seed`` and ``batch_size``
+  int64, ``train_GPU`` and ``torch_set_deterministic`` bool, the six rates and weights float64,
+  the ten list fields list<int64>, ``ID``, ``dataset``, ``loss_fn``, ``optimizer`` string;
+* ``integer_fields``: list<string>, the float fields that the table writes as an integer (an
+  unused hyperparameter is written ``0``, not ``0.0``); this keeps the text exact;
+* ``trainLoss``, ``valLoss``, ``valAcc``: list<double>, one value per half epoch; the epochs
+  are implied (0.5, 1.0, 1.5, ... as the format requires), so ``n_rows`` is the list length;
+* ``params``, ``flops``, ``activation_bytes``, ``flatten_features``: int64, derived from the
+  spec by :func:`nnlife.shapes.analyse` (stored so a Parquet load needs no per-network work);
+* ``path``: the table the row was read from, as it was named when packed;
+* ``raw_text``: null, unless the table's text is not exactly what nnlife's writer produces from
+  the typed values above (for instance ``1E-5`` where the writer writes ``1e-05``); then it holds
+  the table's text verbatim, so :func:`unpack` reproduces every table byte for byte.
+
+The file's key-value metadata holds ``nnlife.version``, ``nnlife.format`` (the format version)
+and ``nnlife.layout`` (a one-line description of the above).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import multiprocessing
+import os
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .errors import InputError, TableFormatError
+from .shapes import analyse
+from .spec import BOOL_FIELDS, DATASETS, FLOAT_FIELDS, LIST_FIELDS, NetworkSpec
+from .table import (
+    CURVE_FIELDS,
+    HEADER_FIELDS,
+    TEMP_PREFIX,
+    Curve,
+    Table,
+    atomic_write_text,
+    find_tables,
+    format_table,
+    read_table,
+    table_path,
+)
+
+# pandas and pyarrow are imported inside the functions that need them: the worker processes
+# only parse tables into numpy arrays, and starting a worker should not pay for those imports.
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    import pyarrow as pa
+
+FORMAT_VERSION = 1
+LAYOUT = (
+    "one row per network; the 24 table fields typed (lists as list<int64>); integer_fields names "
+    "the float fields written as integers; trainLoss/valLoss/valAcc as list<double> per network, "
+    "epochs implied 0.5, 1.0, ...; params/flops/activation_bytes/flatten_features derived; "
+    "raw_text holds a table's exact text only where the writer would not reproduce it"
+)
+
+# A network has "learned" when its final validation accuracy is at least this many times the
+# accuracy of guessing (100 / classes percent): 20 % on the 10-class sets, 2 % on CIFAR-100.
+# Guessing on a test split of 10,000 images scatters by about 0.1-0.3 points, so twice chance
+# is far outside what an untrained network reaches by luck.
+LEARNED_CHANCE_MULTIPLE = 2.0
+
+CURVE_METRICS = ("valAcc", "valLoss", "trainLoss")
+SPEC_FIELDS = NetworkSpec.field_names()
+STRING_FIELDS = ("ID", "dataset", "loss_fn", "optimizer")
+INT_FIELDS = ("random_seed", "batch_size")
+DERIVED_INT_FIELDS = ("params", "flops", "activation_bytes", "flatten_features")
+_INT64_MAX = 2**63 - 1
+
+# Parallel loading: below this many tables (and with no explicit worker count) one process is
+# faster than starting a pool.
+MIN_TABLES_FOR_POOL = 200
+
+
+def _schema() -> "pa.Schema":
+    import pyarrow as pa
+
+    types: dict[str, pa.DataType] = {}
+    for name in SPEC_FIELDS:
+        if name in STRING_FIELDS:
+            types[name] = pa.string()
+        elif name in INT_FIELDS:
+            types[name] = pa.int64()
+        elif name in BOOL_FIELDS:
+            types[name] = pa.bool_()
+        elif name in FLOAT_FIELDS:
+            types[name] = pa.float64()
+        elif name in LIST_FIELDS:
+            types[name] = pa.list_(pa.int64())
+        else:  # pragma: no cover - every spec field is one of the above
+            raise AssertionError(name)
+    fields = [pa.field(name, t, nullable=False) for name, t in types.items()]
+    fields.append(pa.field("integer_fields", pa.list_(pa.string()), nullable=False))
+    fields += [pa.field(name, pa.list_(pa.float64()), nullable=False) for name in CURVE_FIELDS[1:]]
+    fields += [pa.field(name, pa.int64(), nullable=False) for name in DERIVED_INT_FIELDS]
+    fields.append(pa.field("path", pa.string(), nullable=False))
+    fields.append(pa.field("raw_text", pa.string(), nullable=True))
+    return pa.schema(fields)
+
+
+# --------------------------------------------------------------------------------------
+# What a load returns
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A table that could not be loaded: where, and what was expected there."""
+
+    path: str
+    line: int | None
+    field: str | None
+    message: str  # one line: "<path>:<line>: field '<field>': expected ..., got ..."
+    expected: str | None = None
+    got: object = None
+
+    def error(self) -> InputError:
+        """The error this table raised, to re-raise it (``strict`` loads)."""
+        if self.expected is not None:
+            return TableFormatError(self.path, self.line, self.field, self.expected, self.got)
+        return InputError(self.message)
+
+
+@dataclass(frozen=True, eq=False)
+class Lifespans:
+    """A loaded data set: one row per network in :attr:`networks` (a ``pyarrow.Table`` with
+    :data:`SCHEMA`'s columns), the tables that were skipped, and what was read."""
+
+    networks: "pa.Table"
+    skipped: tuple[Skipped, ...] = ()
+    n_tables: int = 0  # table files read successfully
+    n_parquet: int = 0  # Parquet files read
+    sources: tuple[str, ...] = field(default=())
+
+    def __len__(self) -> int:
+        return self.networks.num_rows
+
+    @cached_property
+    def summary(self) -> "pd.DataFrame":
+        """One row per network; see :func:`summarise`."""
+        return summarise(self.networks)
+
+    def long(self) -> "pd.DataFrame":
+        """One row per network per half epoch; see :func:`long_frame`."""
+        return long_frame(self.networks)
+
+    def tables(self) -> Iterator[Table]:
+        """Every network as a :class:`~nnlife.table.Table` (spec and curve), in row order."""
+        for table, _raw in _iter_tables(self.networks):
+            yield table
+
+
+# --------------------------------------------------------------------------------------
+# Loading
+
+
+def load(
+    paths: str | Path | Iterable[str | Path],
+    *,
+    strict: bool = False,
+    workers: int | None = None,
+    chunk_size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    _keep_text: bool = False,
+) -> Lifespans:
+    """Load every table under ``paths`` (files or directories, searched recursively for
+    ``*.txt``, hidden files skipped) and every Parquet file named in ``paths`` (recognised by
+    its content, whatever its name).
+
+    Tables are parsed on ``workers`` processes (default: every core available; a small data set
+    is parsed in this process unless ``workers`` is given) in chunks of ``chunk_size`` tables.
+    A malformed table is recorded in :attr:`Lifespans.skipped` and left out; with
+    ``strict=True`` the first one (in path order) is raised instead. ``progress(done, total)``
+    is called with the numbers of tables handled and to handle after each chunk.
+
+    Raises :class:`InputError` when the paths hold no table and no Parquet file.
+    """
+    import pyarrow as pa
+
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise InputError("no input: expected at least one directory, table or Parquet file")
+    parquet_files: list[Path] = []
+    table_inputs: list[Path] = []
+    for p in paths:
+        (parquet_files if p.is_file() and _is_parquet(p) else table_inputs).append(p)
+    table_files = _unique(find_tables(table_inputs)) if table_inputs else []
+    if not table_files and not parquet_files:
+        raise InputError(f"{', '.join(map(str, paths))}: no tables (*.txt) or Parquet files found")
+
+    parts = [read_parquet_networks(p) for p in parquet_files]
+    columns, skipped = _load_tables(
+        [str(p) for p in table_files],
+        strict=strict,
+        workers=workers,
+        chunk_size=chunk_size,
+        progress=progress,
+        keep_text=_keep_text,
+    )
+    n_tables = len(table_files) - len(skipped)
+    if table_files or not parts:
+        parts.insert(0, columns)
+    networks = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+    return Lifespans(
+        networks=networks,
+        skipped=tuple(skipped),
+        n_tables=n_tables,
+        n_parquet=len(parquet_files),
+        sources=tuple(str(p) for p in paths),
+    )
+
+
+def _unique(files: list[Path]) -> list[Path]:
+    """Drop repeats of a file named twice (e.g. a directory and its subdirectory)."""
+    seen: set[str] = set()
+    out = []
+    for f in files:
+        key = os.path.abspath(f)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
+def _is_parquet(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == b"PAR1"
+    except OSError:
+        return False
+
+
+def default_workers() -> int:
+    """The number of cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _load_tables(
+    paths: list[str],
+    *,
+    strict: bool,
+    workers: int | None,
+    chunk_size: int | None,
+    progress: Callable[[int, int], None] | None,
+    keep_text: bool,
+) -> tuple["pa.Table", list[Skipped]]:
+    n = len(paths)
+    use_pool = workers if workers is not None else (default_workers() if n >= MIN_TABLES_FOR_POOL else 1)
+    if use_pool < 1:
+        raise InputError(f"workers {workers!r}: expected a positive integer")
+    if chunk_size is None:
+        # Several chunks per worker balance the load; a few hundred tables keep each reply small.
+        chunk_size = max(8, min(512, math.ceil(n / (use_pool * 8)))) if n else 1
+    if chunk_size < 1:
+        raise InputError(f"chunk_size {chunk_size!r}: expected a positive integer")
+    chunks = [paths[i : i + chunk_size] for i in range(0, n, chunk_size)]
+    results: list[dict] = []
+    skipped: list[Skipped] = []
+    done = 0
+    for result in _map_chunks(chunks, keep_text, use_pool):
+        if result["skipped"] and strict:
+            raise result["skipped"][0].error()
+        skipped.extend(result["skipped"])
+        results.append(result)
+        done += result["count"]
+        if progress is not None:
+            progress(done, n)
+    return _assemble(results), skipped
+
+
+def _map_chunks(chunks: list[list[str]], keep_text: bool, workers: int) -> Iterator[dict]:
+    """Parse chunks in order, on ``workers`` processes, with a bounded number in flight."""
+    if workers <= 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            yield _read_chunk(chunk, keep_text)
+        return
+    # forkserver (spawn where there is none): workers start clean, whatever threads this
+    # process runs (pyarrow's, torch's); fork would copy their locks.
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    todo = iter(chunks)
+    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context) as pool:
+        pending = deque(pool.submit(_read_chunk, c, keep_text) for c in itertools.islice(todo, 2 * workers))
+        try:
+            while pending:
+                result = pending.popleft().result()
+                following = next(todo, None)
+                if following is not None:
+                    pending.append(pool.submit(_read_chunk, following, keep_text))
+                yield result
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _read_chunk(paths: Sequence[str], keep_text: bool) -> dict:
+    """Parse the tables of one chunk into compact arrays (this runs in a worker process).
+
+    Returns numpy arrays, one per column, with the lists and curves flattened plus lengths;
+    ``raw`` holds (row, text) for the tables whose text nnlife's writer would not reproduce
+    (only looked for when ``keep_text``, i.e. when packing).
+    """
+    strings: dict[str, list[str]] = {name: [] for name in STRING_FIELDS + ("path",)}
+    ints: dict[str, list[int]] = {name: [] for name in INT_FIELDS + DERIVED_INT_FIELDS}
+    bools: dict[str, list[bool]] = {name: [] for name in BOOL_FIELDS}
+    floats: dict[str, list[float]] = {name: [] for name in FLOAT_FIELDS}
+    int_mask: list[int] = []
+    list_values: dict[str, list[int]] = {name: [] for name in LIST_FIELDS}
+    list_lengths: dict[str, list[int]] = {name: [] for name in LIST_FIELDS}
+    curves: dict[str, list[float]] = {name: [] for name in CURVE_METRICS}
+    curve_lengths: list[int] = []
+    raw: list[tuple[int, str]] = []
+    skipped: list[Skipped] = []
+
+    for path in paths:
+        try:
+            table = read_table(path)
+            spec, curve = table.spec, table.curve
+            arith = analyse(spec)
+            derived = {
+                "params": arith.params,
+                "flops": arith.flops,
+                "activation_bytes": arith.activation_bytes,
+                "flatten_features": arith.flatten_features,
+            }
+            _check_int64(path, spec, derived)
+            values = {name: [float(v) for v in getattr(curve, name)] for name in CURVE_METRICS}
+            text = None
+            if keep_text:
+                text = Path(path).read_bytes().decode("ascii")
+                if _canonical_text(spec, values) == text:
+                    text = None
+        except TableFormatError as err:
+            skipped.append(Skipped(err.path, err.line, err.field, str(err), err.expected, err.got))
+            continue
+        except InputError as err:
+            skipped.append(Skipped(str(path), None, None, str(err)))
+            continue
+        except OSError as err:
+            skipped.append(Skipped(str(path), None, None, f"{path}: cannot read: {err.strerror or err}"))
+            continue
+        except OverflowError:
+            skipped.append(Skipped(str(path), None, None, f"{path}: a curve value too large for a float"))
+            continue
+
+        row = len(curve_lengths)
+        if text is not None:
+            raw.append((row, text))
+        for name in STRING_FIELDS:
+            strings[name].append(getattr(spec, name))
+        strings["path"].append(str(path))
+        for name in INT_FIELDS:
+            ints[name].append(getattr(spec, name))
+        for name, value in derived.items():
+            ints[name].append(value)
+        for name in BOOL_FIELDS:
+            bools[name].append(getattr(spec, name))
+        mask = 0
+        for bit, name in enumerate(FLOAT_FIELDS):
+            value = getattr(spec, name)
+            floats[name].append(float(value))
+            if isinstance(value, int):
+                mask |= 1 << bit
+        int_mask.append(mask)
+        for name in LIST_FIELDS:
+            value = getattr(spec, name)
+            list_values[name].extend(value)
+            list_lengths[name].append(len(value))
+        for name in CURVE_METRICS:
+            curves[name].extend(values[name])
+        curve_lengths.append(len(curve))
+
+    return {
+        "count": len(paths),
+        "strings": {k: np.array(v, dtype=str) for k, v in strings.items()},
+        "ints": {k: np.array(v, dtype=np.int64) for k, v in ints.items()},
+        "bools": {k: np.array(v, dtype=bool) for k, v in bools.items()},
+        "floats": {k: np.array(v, dtype=np.float64) for k, v in floats.items()},
+        "int_mask": np.array(int_mask, dtype=np.uint8),
+        "lists": {
+            k: (np.array(list_values[k], dtype=np.int64), np.array(list_lengths[k], dtype=np.int64))
+            for k in LIST_FIELDS
+        },
+        "curves": {k: np.array(v, dtype=np.float64) for k, v in curves.items()},
+        "curve_lengths": np.array(curve_lengths, dtype=np.int64),
+        "raw": raw,
+        "skipped": skipped,
+    }
+
+
+def _check_int64(path: object, spec: NetworkSpec, derived: dict[str, int]) -> None:
+    """Integers must fit the file's int64 columns."""
+    for name in INT_FIELDS + LIST_FIELDS:
+        value = getattr(spec, name)
+        biggest = max(value, default=0) if isinstance(value, tuple) else value
+        if biggest > _INT64_MAX:
+            raise TableFormatError(path, 2, name, "integers below 2**63", biggest)
+    for name, value in derived.items():
+        if value > _INT64_MAX:
+            raise TableFormatError(path, 2, None, f"a network whose {name} is below 2**63", value)
+
+
+def _canonical_text(spec: NetworkSpec, values: dict[str, list[float]]) -> str:
+    """The text nnlife writes for the typed values a Parquet row keeps."""
+    return format_table(spec, Curve.from_halves(values["trainLoss"], values["valLoss"], values["valAcc"]))
+
+
+def _offsets(lengths: np.ndarray) -> np.ndarray:
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets
+
+
+def _assemble(results: list[dict]) -> "pa.Table":
+    """Concatenate the chunks' arrays into one table with :data:`SCHEMA`."""
+    import pyarrow as pa
+
+    schema = _schema()
+
+    def cat(getter: Callable[[dict], np.ndarray], dtype: object) -> np.ndarray:
+        arrays = [getter(r) for r in results]
+        return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
+
+    def list_array(values: np.ndarray, lengths: np.ndarray, value_type: "pa.DataType") -> "pa.Array":
+        offsets = pa.array(_offsets(lengths).astype(np.int32), type=pa.int32())
+        return pa.ListArray.from_arrays(offsets, pa.array(values, type=value_type))
+
+    columns: dict[str, pa.Array] = {}
+    for name in SPEC_FIELDS:
+        if name in STRING_FIELDS:
+            columns[name] = pa.array(cat(lambda r: r["strings"][name], str), type=pa.string())
+        elif name in INT_FIELDS:
+            columns[name] = pa.array(cat(lambda r: r["ints"][name], np.int64), type=pa.int64())
+        elif name in BOOL_FIELDS:
+            columns[name] = pa.array(cat(lambda r: r["bools"][name], bool), type=pa.bool_())
+        elif name in FLOAT_FIELDS:
+            columns[name] = pa.array(cat(lambda r: r["floats"][name], np.float64), type=pa.float64())
+        else:
+            values = cat(lambda r: r["lists"][name][0], np.int64)
+            lengths = cat(lambda r: r["lists"][name][1], np.int64)
+            columns[name] = list_array(values, lengths, pa.int64())
+    masks = cat(lambda r: r["int_mask"], np.uint8)
+    names_of_mask = {m: [n for b, n in enumerate(FLOAT_FIELDS) if m >> b & 1] for m in np.unique(masks).tolist()}
+    columns["integer_fields"] = pa.array([names_of_mask[m] for m in masks.tolist()], type=pa.list_(pa.string()))
+    lengths = cat(lambda r: r["curve_lengths"], np.int64)
+    for name in CURVE_FIELDS[1:]:
+        columns[name] = list_array(cat(lambda r: r["curves"][name], np.float64), lengths, pa.float64())
+    for name in DERIVED_INT_FIELDS:
+        columns[name] = pa.array(cat(lambda r: r["ints"][name], np.int64), type=pa.int64())
+    columns["path"] = pa.array(cat(lambda r: r["strings"]["path"], str), type=pa.string())
+    raw_text: list[str | None] = [None] * len(lengths)
+    start = 0
+    for r in results:
+        for row, text in r["raw"]:
+            raw_text[start + row] = text
+        start += len(r["curve_lengths"])
+    columns["raw_text"] = pa.array(raw_text, type=pa.string())
+    return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
+
+
+# --------------------------------------------------------------------------------------
+# Parquet
+
+
+def read_parquet_networks(path: str | Path) -> "pa.Table":
+    """The network table of a Parquet file written by :func:`pack`, checked against
+    :data:`SCHEMA`. Raises :class:`InputError` for anything else."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    try:
+        networks = pq.read_table(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, pa.ArrowException) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"{path}: not a readable Parquet file ({first})") from None
+    meta = networks.schema.metadata or {}
+    version = meta.get(b"nnlife.format")
+    if version is None:
+        raise InputError(f"{path}: not an nnlife Parquet file (no 'nnlife.format' in its metadata)")
+    try:
+        version_number = int(version)
+    except ValueError:
+        raise InputError(f"{path}: metadata 'nnlife.format': expected an integer, got {version!r}") from None
+    if version_number > FORMAT_VERSION:
+        raise InputError(
+            f"{path}: metadata 'nnlife.format': expected a format version <= {FORMAT_VERSION}, "
+            f"got {version_number} (written by a newer nnlife)"
+        )
+    schema = _schema()
+    for want in schema:
+        if want.name not in networks.column_names:
+            raise InputError(f"{path}: column '{want.name}': expected a column of type {want.type}, got none")
+        got = networks.schema.field(want.name).type
+        if got != want.type:
+            raise InputError(f"{path}: column '{want.name}': expected type {want.type}, got {got}")
+        if not want.nullable and networks[want.name].null_count:
+            raise InputError(f"{path}: column '{want.name}': expected no missing values")
+    networks = networks.select(schema.names).cast(schema)
+    if networks.num_rows:
+        lengths = [pc.list_value_length(networks[name]).to_numpy() for name in CURVE_FIELDS[1:]]
+        bad = np.flatnonzero((lengths[0] < 1) | (lengths[0] != lengths[1]) | (lengths[0] != lengths[2]))
+        if len(bad):
+            row = int(bad[0])
+            raise InputError(
+                f"{path}: row {row} ({networks['ID'][row].as_py()}): expected trainLoss, valLoss and "
+                "valAcc of one equal, non-zero length"
+            )
+    return networks.combine_chunks()
+
+
+def write_parquet(networks: "pa.Table", out: str | Path) -> Path:
+    """Write a network table as one Parquet file, atomically (a hidden temporary file in the
+    same directory renamed over ``out``), with nnlife's version and format in its metadata."""
+    import pyarrow.parquet as pq
+
+    from . import __version__
+
+    out = Path(out)
+    if out.is_dir():
+        raise InputError(f"{out}: is a directory, expected a Parquet file name")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        b"nnlife.version": __version__.encode(),
+        b"nnlife.format": str(FORMAT_VERSION).encode(),
+        b"nnlife.layout": LAYOUT.encode(),
+    }
+    table = networks.cast(_schema()).replace_schema_metadata(meta)
+    tmp = out.parent / f"{TEMP_PREFIX}{out.name}.part"
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return out
+
+
+def pack(
+    paths: str | Path | Iterable[str | Path],
+    out: str | Path,
+    *,
+    strict: bool = False,
+    workers: int | None = None,
+) -> Lifespans:
+    """Load a data set (as :func:`load` does) and write it as one Parquet file ``out`` from
+    which :func:`unpack` writes every table back byte for byte. Two networks with the same
+    data set and ID would be one file when unpacked, so they are refused."""
+    data = load(paths, strict=strict, workers=workers, _keep_text=True)
+    ids = data.networks["ID"].to_pylist()
+    datasets = data.networks["dataset"].to_pylist()
+    where = data.networks["path"].to_pylist()
+    first: dict[tuple[str, str], str] = {}
+    for key, path in zip(zip(datasets, ids), where):
+        if key in first:
+            raise InputError(
+                f"{path}: field 'ID': expected an ID unique within data set {key[0]}, "
+                f"got {key[1]!r} (also in {first[key]})"
+            )
+        first[key] = path
+    write_parquet(data.networks, out)
+    return data
+
+
+def _iter_tables(networks: "pa.Table") -> Iterator[tuple[Table, str | None]]:
+    columns = {name: networks[name].to_pylist() for name in networks.column_names}
+    for i in range(networks.num_rows):
+        integer = set(columns["integer_fields"][i])
+        values: dict[str, object] = {}
+        for name in SPEC_FIELDS:
+            value = columns[name][i]
+            if name in FLOAT_FIELDS and name in integer:
+                value = int(value)
+            values[name] = value
+        spec = NetworkSpec(**values)
+        curve = Curve.from_halves(columns["trainLoss"][i], columns["valLoss"][i], columns["valAcc"][i])
+        yield Table(spec, curve, Path(columns["path"][i])), columns["raw_text"][i]
+
+
+def unpack(parquet: str | Path, out_dir: str | Path) -> list[Path]:
+    """Write every network of a packed Parquet file as its published table,
+    ``<out_dir>/<Dataset dir>_models/<ID>.txt`` (atomically). Returns the paths written."""
+    networks = read_parquet_networks(parquet)
+    written = []
+    for table, raw in _iter_tables(networks):
+        text = raw if raw is not None else format_table(table.spec, table.curve)
+        written.append(atomic_write_text(table_path(out_dir, table.spec), text))
+    return written
+
+
+# --------------------------------------------------------------------------------------
+# Summaries
+
+
+def _flat_list(column: "pa.ChunkedArray | pa.Array") -> tuple[np.ndarray, np.ndarray]:
+    """Values and lengths of a list column, as numpy arrays."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    return column.flatten().to_numpy(), pc.list_value_length(column).to_numpy().astype(np.int64)
+
+
+def _list_text(column: "pa.ChunkedArray") -> np.ndarray:
+    """A list column as the table's text: integers joined by '-'."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.binary_join(pc.cast(column, pa.list_(pa.string())), "-").to_numpy(zero_copy_only=False)
+
+
+def curve_stats(values: np.ndarray, lengths: np.ndarray, best: str) -> dict[str, np.ndarray]:
+    """Per-network metrics of flattened curves (``lengths[i]`` values of network i, each >= 1).
+
+    Returns arrays ``max``, ``min``, ``mean``, ``final`` and ``best_epoch``. ``max``, ``min``,
+    ``mean`` and the best (``best="max"`` for accuracy, ``"min"`` for losses) are over the finite
+    values only (NaN and +-inf left out), NaN when a curve has none; ``best_epoch`` is the first
+    epoch (0.5, 1.0, ...) at which the best value occurs. ``final`` is the last value as
+    measured, which may be NaN or inf.
+    """
+    n = len(lengths)
+    if n == 0:
+        empty = np.zeros(0, dtype=np.float64)
+        return {"max": empty, "min": empty, "mean": empty, "final": empty, "best_epoch": empty}
+    offsets = _offsets(lengths)
+    starts = offsets[:-1]
+    finite = np.isfinite(values)
+    count = np.add.reduceat(finite.astype(np.int64), starts)
+    none = count == 0
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        hi = np.maximum.reduceat(np.where(finite, values, -np.inf), starts)
+        lo = np.minimum.reduceat(np.where(finite, values, np.inf), starts)
+        mean = np.add.reduceat(np.where(finite, values, 0.0), starts) / count
+    hi[none] = np.nan
+    lo[none] = np.nan
+    mean[none] = np.nan
+    target = hi if best == "max" else lo
+    position = np.arange(len(values), dtype=np.int64) - np.repeat(starts, lengths)
+    is_best = finite & (values == np.repeat(target, lengths))
+    first = np.minimum.reduceat(np.where(is_best, position, np.iinfo(np.int64).max), starts)
+    best_epoch = np.where(none, np.nan, 0.5 * (first.astype(np.float64) + 1))
+    return {"max": hi, "min": lo, "mean": mean, "final": values[offsets[1:] - 1], "best_epoch": best_epoch}
+
+
+def summarise(networks: "pa.Table") -> "pd.DataFrame":
+    """One row per network of a network table.
+
+    Columns, in order:
+
+    * ``ID``, ``dataset``, ``path`` (the table it came from), ``classes``;
+    * structure: ``n_conv``, ``n_fc`` (layers, the last FC layer included), ``params``,
+      ``flops`` (forward, per image, multiply-add = 2), ``activation_bytes`` and
+      ``flatten_features`` (from :func:`nnlife.shapes.analyse`), ``n_pool``, ``n_relu`` and
+      ``n_conv_dropout`` (conv blocks with pooling, ReLU, dropout), ``n_fc_dropout`` (dropout
+      layers between FC layers), ``conv_filters_max`` and ``conv_filters_total``;
+    * the spec's fields under their table names (``random_seed`` ... ``FCFilters``; lists as
+      the table's text, integers joined by ``-``);
+    * ``n_rows`` (half epochs recorded; fewer than 80 for an early-stopped network) and
+      ``final_epoch``;
+    * for each of ``valAcc``, ``valLoss``, ``trainLoss``: ``<name>_max``, ``_min``, ``_mean``,
+      ``_final`` and ``_best_epoch`` (max for accuracy, min for losses), as :func:`curve_stats`
+      defines them: over finite values only, ``_final`` as measured;
+    * ``learned``: the final valAcc is finite and at least twice chance (100 / classes percent:
+      20 % on FashionMNIST and SVHN, 2 % on CIFAR-100);
+    * ``diverged``: some value of the three curves is NaN or inf; ``diverged_epoch``: the first
+      epoch with such a value (NaN if none).
+    """
+    import pandas as pd
+
+    n = networks.num_rows
+    col: dict[str, object] = {}
+    col["ID"] = networks["ID"].to_numpy()
+    dataset = networks["dataset"].to_numpy()
+    col["dataset"] = dataset
+    col["path"] = networks["path"].to_numpy()
+    classes_of = {name: info.classes for name, info in DATASETS.items()}
+    classes = np.array([classes_of[d] for d in dataset.tolist()], dtype=np.int64)
+    col["classes"] = classes
+
+    lists = {name: _flat_list(networks[name]) for name in LIST_FIELDS}
+    codes, n_conv = lists["layer_types"]
+    segment = np.repeat(np.arange(n), n_conv)
+
+    def per_network(weights: np.ndarray, seg: np.ndarray) -> np.ndarray:
+        return np.bincount(seg, weights=weights, minlength=n).astype(np.int64)
+
+    col["n_conv"] = n_conv
+    col["n_fc"] = lists["FCFilters"][1]
+    for name in DERIVED_INT_FIELDS:
+        col[name] = networks[name].to_numpy()
+    col["n_pool"] = per_network((codes & 2) > 0, segment)
+    col["n_relu"] = per_network((codes & 1) > 0, segment)
+    col["n_conv_dropout"] = per_network((codes & 4) > 0, segment)
+    flags, n_flags = lists["FC_dropout_layers"]
+    col["n_fc_dropout"] = per_network(flags, np.repeat(np.arange(n), n_flags))
+    filters, n_filters = lists["convFilters"]
+    if n:
+        col["conv_filters_max"] = np.maximum.reduceat(filters, _offsets(n_filters)[:-1]).astype(np.int64)
+    else:
+        col["conv_filters_max"] = np.zeros(0, dtype=np.int64)
+    col["conv_filters_total"] = per_network(filters, np.repeat(np.arange(n), n_filters))
+
+    for name in SPEC_FIELDS:
+        if name in ("ID", "dataset"):
+            continue
+        if name in LIST_FIELDS:
+            col[name] = _list_text(networks[name])
+        else:
+            col[name] = networks[name].to_numpy()
+
+    curves = {name: _flat_list(networks[name]) for name in CURVE_METRICS}
+    lengths = curves["valAcc"][1]
+    col["n_rows"] = lengths
+    col["final_epoch"] = 0.5 * lengths
+    for name in CURVE_METRICS:
+        stats = curve_stats(curves[name][0], lengths, "max" if name == "valAcc" else "min")
+        for key in ("max", "min", "mean", "final", "best_epoch"):
+            col[f"{name}_{key}"] = stats[key]
+    final_acc = col["valAcc_final"]
+    with np.errstate(invalid="ignore"):
+        col["learned"] = np.isfinite(final_acc) & (final_acc >= LEARNED_CHANCE_MULTIPLE * 100.0 / classes)
+    nonfinite = ~(
+        np.isfinite(curves["valAcc"][0]) & np.isfinite(curves["valLoss"][0]) & np.isfinite(curves["trainLoss"][0])
+    )
+    if n:
+        starts = _offsets(lengths)[:-1]
+        position = np.arange(len(nonfinite), dtype=np.int64) - np.repeat(starts, lengths)
+        first = np.minimum.reduceat(np.where(nonfinite, position, np.iinfo(np.int64).max), starts)
+        diverged = np.logical_or.reduceat(nonfinite, starts)
+        col["diverged"] = diverged
+        col["diverged_epoch"] = np.where(diverged, 0.5 * (first.astype(np.float64) + 1), np.nan)
+    else:
+        col["diverged"] = np.zeros(0, dtype=bool)
+        col["diverged_epoch"] = np.zeros(0, dtype=np.float64)
+    return pd.DataFrame(col)
+
+
+def long_frame(networks: "pa.Table") -> "pd.DataFrame":
+    """One row per network per half epoch: the 28 table columns with the network's metadata
+    on every row (not only on its first). Curve columns and numbers are float64/int64/bool;
+    ``ID``, ``dataset``, ``loss_fn``, ``optimizer`` and the list fields (as the table's text)
+    are categoricals, so the frame stays small."""
+    import pandas as pd
+
+    n = networks.num_rows
+    curves = {name: _flat_list(networks[name]) for name in CURVE_METRICS}
+    lengths = curves["valAcc"][1]
+    segment = np.repeat(np.arange(n), lengths)
+    position = np.arange(len(segment), dtype=np.int64) - np.repeat(_offsets(lengths)[:-1], lengths)
+    col: dict[str, object] = {"epochs": 0.5 * (position + 1)}
+    for name in CURVE_FIELDS[1:]:
+        col[name] = curves[name][0]
+    for name in HEADER_FIELDS[len(CURVE_FIELDS) :]:
+        if name in LIST_FIELDS:
+            per_network = _list_text(networks[name])
+        else:
+            per_network = networks[name].to_numpy()
+        if name in LIST_FIELDS or name in STRING_FIELDS:
+            codes, uniques = pd.factorize(per_network)
+            col[name] = pd.Categorical.from_codes(codes[segment], categories=uniques)
+        else:
+            col[name] = per_network[segment]
+    return pd.DataFrame(col)
+
+
+def overview(summary: "pd.DataFrame") -> "pd.DataFrame":
+    """One row per data set of a summary (in the order CIFAR100, FashionMNIST, SVHN, those
+    present only): networks, learned / never learned / diverged counts and percentages, final
+    and best validation accuracy, parameters and half epochs recorded."""
+    import pandas as pd
+
+    rows = []
+    for name in DATASETS:
+        part = summary[summary["dataset"] == name]
+        if part.empty:
+            continue
+        count = len(part)
+        learned = int(part["learned"].sum())
+        rows.append(
+            {
+                "dataset": name,
+                "networks": count,
+                "learned": learned,
+                "never_learned": count - learned,
+                "never_learned_pct": 100.0 * (count - learned) / count,
+                "diverged": int(part["diverged"].sum()),
+                "valAcc_final_median": float(part["valAcc_final"].median()),
+                "valAcc_final_mean": float(part["valAcc_final"].mean()),
+                "valAcc_max": float(part["valAcc_max"].max()),
+                "params_median": float(part["params"].median()),
+                "n_rows_min": int(part["n_rows"].min()),
+                "n_rows_max": int(part["n_rows"].max()),
+            }
+        )
+    return pd.DataFrame(rows, columns=list(_OVERVIEW_COLUMNS))
+
+
+_OVERVIEW_COLUMNS = (
+    "dataset",
+    "networks",
+    "learned",
+    "never_learned",
+    "never_learned_pct",
+    "diverged",
+    "valAcc_final_median",
+    "valAcc_final_mean",
+    "valAcc_max",
+    "params_median",
+    "n_rows_min",
+    "n_rows_max",
+)
