@@ -167,7 +167,7 @@ def parse_table(text: str, path: str | Path | None = None) -> Table:
             raise TableFormatError(path, lineno, "epochs", f"{want!r} (half epochs 0.5, 1.0, 1.5, ... in order)", fields[0])
         if i == 0:
             spec = NetworkSpec.from_row(fields[len(CURVE_FIELDS):], path=path, line=lineno)
-        else:
+        elif any(fields[len(CURVE_FIELDS):]):  # rare: find the first non-empty field
             for name, value in zip(HEADER_FIELDS[len(CURVE_FIELDS):], fields[len(CURVE_FIELDS):]):
                 if value != "":
                     raise TableFormatError(path, lineno, name, "an empty field (metadata is only on line 2)", value)
