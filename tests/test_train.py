@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -95,3 +96,229 @@ def test_listener_stops_after_half_epoch_three(fashion):
     assert result.stopped_early and result.epochs_trained == 1.5
     assert [r.epoch for r in rows] == [0.5, 1.0, 1.5]
     assert [r.valAcc for r in rows] == list(result.curve.valAcc)
+
+
+# ---- sizes of a run -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "b, train_images, test_images, used, per_half, validated",
+    [
+        (48, 3000, 1000, 2976, 31, 960),  # 3000 // 96 = 31 pairs of batches; 1000 // 48 = 20 batches
+        (48, 96, 48, 96, 1, 48),  # the smallest possible run
+        (48, None, None, 60000, 625, 9984),  # the full split: floor(60000 / 48) * 48, 1250 batches
+        (25, None, 999, 60000, 1200, 975),
+        (250, 1999, 10000, 1500, 3, 10000),  # 1999 // 500 = 3 pairs
+    ],
+)
+def test_subset_truncation_arithmetic(fashion, b, train_images, test_images, used, per_half, validated):
+    spec = dataclasses.replace(LEARNABLE, batch_size=b)
+    facts = plan_run(spec, fashion, train_images=train_images, test_images=test_images)
+    assert (facts.train_images, facts.batches_per_half, facts.test_images) == (used, per_half, validated)
+    assert facts.val_batches * b == validated and facts.batch_size == b  # the rule is never re-evaluated
+    assert facts.train_subset == (train_images or 60000) and facts.test_subset == (test_images or 10000)
+
+
+def test_subsets_too_small_and_bad_options_are_input_errors(fashion):
+    with pytest.raises(InputError, match=r"^train_images 95: too few for two batches of 48 \(the network's batch size\)$"):
+        plan_run(LEARNABLE, fashion, train_images=95)
+    with pytest.raises(InputError, match=r"^test_images 47: too few for one batch of 48"):
+        plan_run(LEARNABLE, fashion, test_images=47)
+    with pytest.raises(InputError, match=r"^precision 'fp16': expected one of fp32, tf32, bf16$"):
+        plan_run(LEARNABLE, fashion, precision="fp16")
+    with pytest.raises(InputError, match=r"^micro_batches 49: expected an integer in \[1, 48\]"):
+        plan_run(LEARNABLE, fashion, micro_batches=49)
+    with pytest.raises(InputError, match=r"^epochs 0: expected a positive integer$"):
+        plan_run(LEARNABLE, fashion, epochs=0)
+    svhn_spec = dataclasses.replace(LEARNABLE, dataset="SVHN", convFilters=(16,))
+    with pytest.raises(InputError, match="the network is for SVHN, the data is FashionMNIST"):
+        plan_run(svhn_spec, fashion)
+
+
+def test_derived_seeds_are_fixed_and_distinct():
+    seeds = derive_seeds(12345)
+    assert (seeds.weights, seeds.order, seeds.dropout) == (3782559788307965790, 6755958568936909127, 681422032287589679)
+    assert len({seeds.weights, seeds.order, seeds.dropout}) == 3
+    assert derive_seeds(0) != derive_seeds(1)
+
+
+# ---- what training computes ------------------------------------------------------------------
+
+
+WITH_DROPOUT = dataclasses.replace(LEARNABLE, layer_types=(7,), dropout_rate=0.3,
+                                   FCFilters=(32, 10), FC_dropout_layers=(1,), FC_dropout_rate=0.2)
+
+
+def test_micro_batches_give_the_same_update(fashion):
+    runs = {k: train(LEARNABLE, fashion, epochs=1, train_images=480, test_images=96, deterministic=True, micro_batches=k)
+            for k in (1, 3, 5)}  # 48 = 3 x 16 = 10 + 10 + 10 + 9 + 9
+    for k in (3, 5):
+        for p1, pk in zip(runs[1].model.parameters(), runs[k].model.parameters()):
+            torch.testing.assert_close(pk, p1, rtol=1e-4, atol=1e-6)
+        for name in ("trainLoss", "valLoss"):
+            assert getattr(runs[k].curve, name) == pytest.approx(getattr(runs[1].curve, name), rel=1e-5)
+        assert runs[k].curve.valAcc == runs[1].curve.valAcc
+
+
+def test_dropout_runs_are_reproducible_and_leave_global_state_alone(fashion):
+    torch.manual_seed(99)
+    rng_before = torch.get_rng_state()
+    a = train(WITH_DROPOUT, fashion, epochs=1, train_images=960, test_images=480)
+    assert torch.equal(torch.get_rng_state(), rng_before)  # the caller's RNG is restored
+    b = train(WITH_DROPOUT, fashion, epochs=1, train_images=960, test_images=480)
+    assert a.curve == b.curve  # dropout masks come from the network's seed
+    other = train(dataclasses.replace(WITH_DROPOUT, random_seed=1), fashion, epochs=1, train_images=960, test_images=480)
+    assert other.curve != a.curve
+    assert a.model.training  # left in training mode, as after every half epoch
+
+
+def test_precisions_on_the_cpu(fashion):
+    kwargs = dict(epochs=1, train_images=480, test_images=96, deterministic=True)
+    fp32 = train(LEARNABLE, fashion, **kwargs)
+    assert train(LEARNABLE, fashion, precision="tf32", **kwargs).curve == fp32.curve  # TF32 is a GPU mode
+    bf16 = train(LEARNABLE, fashion, precision="bf16", **kwargs)
+    assert bf16.facts.precision == "bf16"
+    assert all(math.isfinite(v) for v in bf16.curve.trainLoss + bf16.curve.valLoss)
+    assert bf16.curve.trainLoss == pytest.approx(fp32.curve.trainLoss, rel=0.05)
+    assert all(valacc_is_count_over(v, 96) for v in bf16.curve.valAcc)
+
+
+DIVERGING = NetworkSpec(
+    random_seed=3, dataset="FashionMNIST", batch_size=50,
+    learning_rate=1.0, momentum=0, dampening=0, weight_decay=0,
+    layer_types=(1,), dropout_rate=0, convKernels=(3,), convStrides=(2,), convPaddings=(0,),
+    poolKernels=(), poolStrides=(), poolPaddings=(), convFilters=(16,),
+    FC_dropout_rate=0, FC_dropout_layers=(0, 0), FCFilters=(400, 400, 10),
+)
+
+
+def test_a_diverging_network_is_recorded_as_measured(fashion, tmp_path):
+    path = run_network(DIVERGING, fashion, tmp_path, epochs=1, train_images=1000, test_images=500, deterministic=True)
+    table = read_table(path)
+    assert len(table.curve) == 2
+    losses = table.curve.trainLoss + table.curve.valLoss
+    assert any(math.isnan(v) or math.isinf(v) for v in losses)
+    assert "nan" in path.read_text().split("\n")[2].split(" ")[1:3]
+    assert all(valacc_is_count_over(v, 500) for v in table.curve.valAcc)
+    assert read_record(record_path(tmp_path, table.spec)).status == "complete"
+
+
+# ---- run_network, records, listeners ----------------------------------------------------------
+
+
+def test_stopped_early_and_failed_runs_are_recorded(fashion, tmp_path):
+    path = run_network(LEARNABLE, fashion, tmp_path, ID="stopped", epochs=3, train_images=192, test_images=96,
+                       listeners=[lambda row: row.index == 3], record_extra={"method": "test"})
+    assert path.name == "stopped.txt" and len(path.read_text().split("\n")) == 5  # header + 3 rows + ""
+    record = read_record(record_path(tmp_path, "FashionMNIST", "stopped"))
+    assert (record.status, record.epochs_trained, record.extra) == ("stopped_early", 1.5, {"method": "test"})
+
+    def explode(row):
+        raise RuntimeError("out of memory (simulated)")
+
+    with pytest.raises(RuntimeError, match="simulated"):
+        run_network(LEARNABLE, fashion, tmp_path, ID="failed", epochs=1, train_images=192, test_images=96, listeners=[explode])
+    assert not (tmp_path / "FashionMNIST_models" / "failed.txt").exists()
+    record = read_record(tmp_path / "FashionMNIST_records" / "failed.json")
+    assert (record.status, record.error, record.epochs_trained) == ("failed", "RuntimeError: out of memory (simulated)", 0.0)
+    # a mistake in the options writes nothing at all
+    with pytest.raises(InputError):
+        run_network(LEARNABLE, fashion, tmp_path, ID="bad", epochs=1, train_images=10)
+    assert not (tmp_path / "FashionMNIST_records" / "bad.json").exists()
+
+
+def test_record_round_trip_and_errors(fashion, tmp_path):
+    run_network(LEARNABLE, fashion, tmp_path, ID="r1", epochs=1, train_images=192, test_images=96)
+    path = tmp_path / "FashionMNIST_records" / "r1.json"
+    obj = json.loads(path.read_text())
+    assert obj["format"] == "nnlife-record" and obj["version"] == 1
+    record = Record.from_dict(obj)
+    assert Record.from_dict(record.to_dict()) == record
+    assert path.read_text().count("\n") == len(obj) + 2  # one key per line between the braces
+    bad = tmp_path / "bad.json"
+    bad.write_text("{\n  oops\n")
+    with pytest.raises(InputError, match=rf"^{bad}:2: not valid JSON"):
+        read_record(bad)
+    bad.write_text(json.dumps({**obj, "version": 7}))
+    with pytest.raises(InputError, match=rf"^{bad}: field 'version': expected 1, got 7$"):
+        read_record(bad)
+    del obj["params"]
+    bad.write_text(json.dumps(obj))
+    with pytest.raises(InputError, match=rf"^{bad}: field 'params': missing$"):
+        read_record(bad)
+
+
+def test_progress_bar_only_on_a_terminal(fashion):
+    import io
+
+    quiet, shown = io.StringIO(), io.StringIO()
+    train(LEARNABLE, fashion, epochs=1, train_images=96, test_images=48,
+          listeners=[ProgressBar(file=quiet), ProgressBar("net", file=shown, force=True)])
+    assert quiet.getvalue() == ""
+    assert "net" in shown.getvalue() and "2/2" in shown.getvalue()
+
+
+# ---- nnlife train ----------------------------------------------------------------------------
+
+
+def cli(*argv):
+    from nnlife.cli import main
+
+    try:
+        return main([str(a) for a in argv])
+    except SystemExit as exit:  # argparse's own errors
+        return exit.code
+
+
+def test_cli_seed_then_table_retrain_is_byte_identical_but_for_the_id(tmp_path, capsys):
+    # seed 170 draws a small FashionMNIST network (1 conv layer, b = 55, 121k parameters)
+    common = ["--epochs", 1, "--train-images", 1100, "--test-images", 500, "--deterministic", "--no-download"]
+    assert cli("train", "--dataset", "FashionMNIST", "--seed", 170, "--out", tmp_path / "a", *common) == 0
+    first = Path(capsys.readouterr().out.strip())
+    assert first.parent == tmp_path / "a" / "FashionMNIST_models" and first.is_file()
+    assert cli("train", "--table", first, "--out", tmp_path / "b", *common) == 0
+    second = Path(capsys.readouterr().out.strip())
+    a, b = first.read_text().split("\n"), second.read_text().split("\n")
+    assert len(a) == len(b) == 4
+    assert a[1].replace(first.stem, "ID") == b[1].replace(second.stem, "ID")
+    assert a[0] == b[0] and a[2:] == b[2:]
+    spec = read_table(first).spec
+    assert (spec.random_seed, spec.batch_size, spec.n_conv, spec.torch_set_deterministic) == (170, 55, 1, True)
+    assert (tmp_path / "b" / "FashionMNIST_records" / f"{second.stem}.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--seed", 1], "nnlife train: error: a network drawn from a seed needs a data set (--dataset)"),
+        (["--dataset", "MNIST", "--seed", 1], "nnlife train: error: argument --dataset: unknown data set 'MNIST'"),
+        (["--dataset", "SVHN", "--table", "{ref}"], "nnlife train: error: {ref}: the network is for CIFAR100, not SVHN"),
+        (["--table", "{ref}", "--conv-layers", 2], "nnlife train: error: conv_layers: only with a seed"),
+        (["--dataset", "FashionMNIST", "--seed", 170, "--train-images", 100],
+         "nnlife train: error: train_images 100: too few for two batches of 55 (the network's batch size)"),
+        (["--dataset", "FashionMNIST", "--seed", 170, "--precision", "fp16"], "nnlife train: error: argument --precision: invalid choice"),
+        (["--dataset", "FashionMNIST", "--seed", 170, "--svhn-extra"], "nnlife train: error: svhn_extra: only SVHN has an extra split"),
+        (["--dataset", "FashionMNIST", "--seed", 170, "--device", "tpu"], "nnlife train: error: device 'tpu': expected"),
+        (["--dataset", "CIFAR100", "--seed", 1, "--data-root", "{tmp}"],
+         "nnlife train: error: CIFAR100 file cifar-100-python.tar.gz not found (looked in {tmp}/CIFAR-100, {tmp}); download "
+         "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz into {tmp}/CIFAR-100, or run without --no-download"),
+    ],
+)
+def test_cli_errors_are_one_line_with_status_2(tmp_path, capsys, reference_paths, argv, message):
+    fill = lambda s: str(s).replace("{ref}", str(reference_paths[0])).replace("{tmp}", str(tmp_path))  # noqa: E731
+    status = cli("train", *map(fill, argv), "--epochs", 1, "--no-download", "--out", tmp_path / "out")
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith(fill(message)) and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_corrupt_data_file(tmp_path, capsys):
+    directory = tmp_path / "FashionMNIST"
+    directory.mkdir()
+    (directory / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b truncated")
+    status = cli("train", "--dataset", "FashionMNIST", "--seed", 170, "--data-root", tmp_path, "--out", tmp_path / "out")
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    assert err.startswith(f"nnlife train: error: {directory}/train-images-idx3-ubyte.gz: corrupt or wrong file (expected md5 ")
+    assert "train-images-idx3-ubyte.gz into" in err

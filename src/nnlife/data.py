@@ -613,6 +613,14 @@ def subset(data: ImageData, n_train: int | None = None, n_test: int | None = Non
                    test_x=data.test_x[:n_test], test_y=data.test_y[:n_test])
 
 
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """A torch device from ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or
+    ``cuda:N``; ``cuda`` means the current CUDA device. Raises :class:`InputError`."""
+    if device is None or device == "auto":
+        return _device("cuda" if torch.cuda.is_available() else "cpu")
+    return _device(device)
+
+
 def _device(device: str | torch.device) -> torch.device:
     try:
         device = torch.device(device)

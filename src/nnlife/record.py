@@ -218,7 +218,9 @@ def record_path(out: str | Path, spec_or_dataset: NetworkSpec | str, ID: str | N
 def write_record(out: str | Path, record: Record) -> Path:
     """Write ``record`` atomically under the output root ``out``; returns its path."""
     path = record_path(out, record.dataset, record.ID)
-    text = json.dumps(record.to_dict(), indent=1, allow_nan=True, default=str) + "\n"
+    # One key per line, each value compact: readable, and short for 80-entry lists.
+    items = record.to_dict().items()
+    text = "{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v, default=str)}" for k, v in items) + "\n}\n"
     return atomic_write_text(path, text)
 
 

@@ -471,6 +471,48 @@ class ProgressBar:
 # One network, end to end
 
 
+def default_conv_layers(seed: int) -> int:
+    """The conv-layer count of a network named by its seed alone: ``1 + seed % 10``."""
+    return 1 + seed % 10
+
+
+def network_spec(
+    *,
+    dataset: str | None = None,
+    seed: int | None = None,
+    table: str | Path | None = None,
+    conv_layers: int | None = None,
+    svhn_extra: bool = False,
+) -> NetworkSpec:
+    """The network to train: drawn from ``seed`` (``conv_layers`` conv layers, default
+    :func:`default_conv_layers`) for ``dataset``, or read from line 2 of ``table``. The batch
+    size of a drawn network follows the rule on the full training split (with SVHN's extra
+    split when ``svhn_extra``). Raises :class:`InputError` for inconsistent arguments."""
+    from .data import SVHN_EXTRA_IMAGES
+    from .sample import sample
+    from .spec import dataset_info
+    from .table import read_table
+
+    if (seed is None) == (table is None):
+        raise InputError("give exactly one of a seed and a table")
+    info = dataset_info(dataset) if dataset is not None else None
+    if table is not None:
+        if conv_layers is not None:
+            raise InputError("conv_layers: only with a seed (a table fixes the network)")
+        spec = read_table(table).spec
+        if info is not None and info.name != spec.dataset:
+            raise InputError(f"{table}: the network is for {spec.dataset}, not {info.name}")
+    else:
+        if info is None:
+            raise InputError("a network drawn from a seed needs a data set (--dataset)")
+        n_conv = default_conv_layers(seed) if conv_layers is None else conv_layers
+        n_train = info.n_train + (SVHN_EXTRA_IMAGES if svhn_extra and info.name == "SVHN" else 0)
+        spec = sample(info.name, seed, n_conv, n_train=n_train)
+    if svhn_extra and spec.dataset != "SVHN":
+        raise InputError(f"svhn_extra: only SVHN has an extra split, not {spec.dataset}")
+    return spec
+
+
 def run_network(
     spec: NetworkSpec,
     data: ImageData,

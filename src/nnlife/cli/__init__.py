@@ -16,7 +16,9 @@ from ..errors import InputError
 # Modules of nnlife.cli that register subcommands, in the order --help lists them.
 COMMAND_MODULES = [
     "taxonomy",
+    "training",
     "analysis",
+    "prediction",
 ]
 
 
