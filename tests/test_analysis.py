@@ -207,6 +207,18 @@ def test_load_of_parquet_equals_load_of_tables(data_set, tmp_path):
     renamed = tmp_path / "lifespans.data"
     shutil.copy(out, renamed)
     pd.testing.assert_frame_equal(load(renamed).summary, from_tables.summary)
+    # every network comes back as the spec and curve its table holds
+    for table in from_parquet.tables():
+        original = read_table(table.path)
+        assert table.spec == original.spec
+        for name in ("epochs", "valAcc", "valLoss", "trainLoss"):  # NaN equals NaN here
+            np.testing.assert_array_equal(getattr(table.curve, name), getattr(original.curve, name))
+    # tables and Parquet files load together: tables first, then Parquet files
+    more = tmp_path / "more"
+    make_data_set(more, per_dataset=1, seed=99)
+    mixed = load([out, more])
+    assert (mixed.n_tables, mixed.n_parquet, len(mixed)) == (3, 1, 22)
+    assert mixed.summary["path"].iloc[:3].str.startswith(str(more)).all()
 
 
 def test_pack_refuses_two_networks_with_one_id(tmp_path):

@@ -2,8 +2,8 @@
 
 A data set is any set of tables in the published format (``<Dataset dir>_models/*.txt``, or any
 directory of tables) and/or Parquet files written by :func:`pack`. :func:`load` turns it into a
-:class:`Lifespans`: one columnar table with one row per network (:data:`SCHEMA`, the same
-columns the Parquet file holds), from which it derives
+:class:`Lifespans`: one columnar table with one row per network (:func:`parquet_schema`, the
+same columns the Parquet file holds), from which it derives
 
 * :attr:`Lifespans.summary`, one row per network: structure, every hyperparameter, and curve
   metrics (see :func:`summarise` for every column and the handling of NaN and inf);
@@ -42,6 +42,7 @@ import itertools
 import math
 import multiprocessing
 import os
+import sys
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -99,7 +100,8 @@ _INT64_MAX = 2**63 - 1
 MIN_TABLES_FOR_POOL = 200
 
 
-def _schema() -> "pa.Schema":
+def parquet_schema() -> "pa.Schema":
+    """The columns and types of a network table and of the Parquet file (format version 1)."""
     import pyarrow as pa
 
     types: dict[str, pa.DataType] = {}
@@ -150,7 +152,7 @@ class Skipped:
 @dataclass(frozen=True, eq=False)
 class Lifespans:
     """A loaded data set: one row per network in :attr:`networks` (a ``pyarrow.Table`` with
-    :data:`SCHEMA`'s columns), the tables that were skipped, and what was read."""
+    the columns of :func:`parquet_schema`), the tables that were skipped, and what was read."""
 
     networks: "pa.Table"
     skipped: tuple[Skipped, ...] = ()
@@ -197,7 +199,8 @@ def load(
     is parsed in this process unless ``workers`` is given) in chunks of ``chunk_size`` tables.
     A malformed table is recorded in :attr:`Lifespans.skipped` and left out; with
     ``strict=True`` the first one (in path order) is raised instead. ``progress(done, total)``
-    is called with the numbers of tables handled and to handle after each chunk.
+    is called with the numbers of tables handled and to handle after each chunk. Networks come
+    in path order: the tables first, then the rows of each Parquet file in the order given.
 
     Raises :class:`InputError` when the paths hold no table and no Parquet file.
     """
@@ -305,10 +308,7 @@ def _map_chunks(chunks: list[list[str]], keep_text: bool, workers: int) -> Itera
         for chunk in chunks:
             yield _read_chunk(chunk, keep_text)
         return
-    # forkserver (spawn where there is none): workers start clean, whatever threads this
-    # process runs (pyarrow's, torch's); fork would copy their locks.
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    context = _pool_context()
     todo = iter(chunks)
     with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context) as pool:
         pending = deque(pool.submit(_read_chunk, c, keep_text) for c in itertools.islice(todo, 2 * workers))
@@ -322,6 +322,19 @@ def _map_chunks(chunks: list[list[str]], keep_text: bool, workers: int) -> Itera
         finally:
             for future in pending:
                 future.cancel()
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """How worker processes start: fork on Linux, the platform's default elsewhere.
+
+    A worker only runs nnlife's table parser and numpy, never a thread of this process, so
+    fork is safe for it there; it starts in milliseconds and, unlike spawn and forkserver, does
+    not re-run the user's ``__main__`` (a script without an ``if __name__ == "__main__"``
+    guard, or code fed on stdin, still works). macOS and Windows have no safe fork.
+    """
+    if sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context()
 
 
 def _read_chunk(paths: Sequence[str], keep_text: bool) -> dict:
@@ -443,10 +456,10 @@ def _offsets(lengths: np.ndarray) -> np.ndarray:
 
 
 def _assemble(results: list[dict]) -> "pa.Table":
-    """Concatenate the chunks' arrays into one table with :data:`SCHEMA`."""
+    """Concatenate the chunks' arrays into one table with :func:`parquet_schema`."""
     import pyarrow as pa
 
-    schema = _schema()
+    schema = parquet_schema()
 
     def cat(getter: Callable[[dict], np.ndarray], dtype: object) -> np.ndarray:
         arrays = [getter(r) for r in results]
@@ -495,7 +508,7 @@ def _assemble(results: list[dict]) -> "pa.Table":
 
 def read_parquet_networks(path: str | Path) -> "pa.Table":
     """The network table of a Parquet file written by :func:`pack`, checked against
-    :data:`SCHEMA`. Raises :class:`InputError` for anything else."""
+    :func:`parquet_schema`. Raises :class:`InputError` for anything else."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -521,7 +534,7 @@ def read_parquet_networks(path: str | Path) -> "pa.Table":
             f"{path}: metadata 'nnlife.format': expected a format version <= {FORMAT_VERSION}, "
             f"got {version_number} (written by a newer nnlife)"
         )
-    schema = _schema()
+    schema = parquet_schema()
     for want in schema:
         if want.name not in networks.column_names:
             raise InputError(f"{path}: column '{want.name}': expected a column of type {want.type}, got none")
@@ -559,7 +572,7 @@ def write_parquet(networks: "pa.Table", out: str | Path) -> Path:
         b"nnlife.format": str(FORMAT_VERSION).encode(),
         b"nnlife.layout": LAYOUT.encode(),
     }
-    table = networks.cast(_schema()).replace_schema_metadata(meta)
+    table = networks.cast(parquet_schema()).replace_schema_metadata(meta)
     tmp = out.parent / f"{TEMP_PREFIX}{out.name}.part"
     try:
         pq.write_table(table, tmp, compression="zstd")
@@ -799,8 +812,8 @@ def long_frame(networks: "pa.Table") -> "pd.DataFrame":
 
 
 def overview(summary: "pd.DataFrame") -> "pd.DataFrame":
-    """One row per data set of a summary (in the order CIFAR100, FashionMNIST, SVHN, those
-    present only): networks, learned / never learned / diverged counts and percentages, final
+    """One row per data set of a summary (those present, in the order of
+    :data:`nnlife.spec.DATASETS`): networks, learned / never learned / diverged counts and percentages, final
     and best validation accuracy, parameters and half epochs recorded."""
     import pandas as pd
 
