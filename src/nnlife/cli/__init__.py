@@ -18,7 +18,6 @@ COMMAND_MODULES = [
     "taxonomy",
     "training",
     "analysis",
-    "prediction",
 ]
 
 
