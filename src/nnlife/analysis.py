@@ -45,6 +45,7 @@ import os
 import sys
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -291,14 +292,15 @@ def _load_tables(
     results: list[dict] = []
     skipped: list[Skipped] = []
     done = 0
-    for result in _map_chunks(chunks, keep_text, use_pool):
-        if result["skipped"] and strict:
-            raise result["skipped"][0].error()
-        skipped.extend(result["skipped"])
-        results.append(result)
-        done += result["count"]
-        if progress is not None:
-            progress(done, n)
+    with closing(_map_chunks(chunks, keep_text, use_pool)) as replies:  # closing stops the pool
+        for result in replies:
+            if result["skipped"] and strict:
+                raise result["skipped"][0].error()
+            skipped.extend(result["skipped"])
+            results.append(result)
+            done += result["count"]
+            if progress is not None:
+                progress(done, n)
     return _assemble(results), skipped
 
 
@@ -340,8 +342,8 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 def _read_chunk(paths: Sequence[str], keep_text: bool) -> dict:
     """Parse the tables of one chunk into compact arrays (this runs in a worker process).
 
-    Returns numpy arrays, one per column, with the lists and curves flattened plus lengths;
-    ``raw`` holds (row, text) for the tables whose text nnlife's writer would not reproduce
+    Returns numpy arrays, one per column, with the lists and curves flattened plus their
+    lengths (``lengths``, ``other["curve_lengths"]``); ``raw`` holds (row, text) for the tables whose text nnlife's writer would not reproduce
     (only looked for when ``keep_text``, i.e. when packing).
     """
     strings: dict[str, list[str]] = {name: [] for name in STRING_FIELDS + ("path",)}
@@ -420,13 +422,14 @@ def _read_chunk(paths: Sequence[str], keep_text: bool) -> dict:
         "ints": {k: np.array(v, dtype=np.int64) for k, v in ints.items()},
         "bools": {k: np.array(v, dtype=bool) for k, v in bools.items()},
         "floats": {k: np.array(v, dtype=np.float64) for k, v in floats.items()},
-        "int_mask": np.array(int_mask, dtype=np.uint8),
-        "lists": {
-            k: (np.array(list_values[k], dtype=np.int64), np.array(list_lengths[k], dtype=np.int64))
-            for k in LIST_FIELDS
-        },
+        "lists": {k: np.array(v, dtype=np.int64) for k, v in list_values.items()},
+        "lengths": {k: np.array(v, dtype=np.int64) for k, v in list_lengths.items()},
         "curves": {k: np.array(v, dtype=np.float64) for k, v in curves.items()},
-        "curve_lengths": np.array(curve_lengths, dtype=np.int64),
+        "other": {
+            "int_mask": np.array(int_mask, dtype=np.uint8),
+            "curve_lengths": np.array(curve_lengths, dtype=np.int64),
+        },
+        "rows": len(curve_lengths),  # tables parsed (count minus skipped)
         "raw": raw,
         "skipped": skipped,
     }
@@ -456,13 +459,19 @@ def _offsets(lengths: np.ndarray) -> np.ndarray:
 
 
 def _assemble(results: list[dict]) -> "pa.Table":
-    """Concatenate the chunks' arrays into one table with :func:`parquet_schema`."""
+    """Concatenate the chunks' arrays into one table with :func:`parquet_schema`. Each chunk's
+    array is dropped once it is copied, so the peak stays near one copy of the data."""
     import pyarrow as pa
 
     schema = parquet_schema()
+    raw_text: list[str | None] = []
+    for r in results:
+        rows = r["rows"]
+        texts = dict(r.pop("raw"))
+        raw_text.extend(texts.get(i) for i in range(rows))
 
-    def cat(getter: Callable[[dict], np.ndarray], dtype: object) -> np.ndarray:
-        arrays = [getter(r) for r in results]
+    def cat(group: str, name: str, dtype: object) -> np.ndarray:
+        arrays = [r[group].pop(name) for r in results]
         return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
 
     def list_array(values: np.ndarray, lengths: np.ndarray, value_type: "pa.DataType") -> "pa.Array":
@@ -472,32 +481,24 @@ def _assemble(results: list[dict]) -> "pa.Table":
     columns: dict[str, pa.Array] = {}
     for name in SPEC_FIELDS:
         if name in STRING_FIELDS:
-            columns[name] = pa.array(cat(lambda r: r["strings"][name], str), type=pa.string())
+            columns[name] = pa.array(cat("strings", name, str), type=pa.string())
         elif name in INT_FIELDS:
-            columns[name] = pa.array(cat(lambda r: r["ints"][name], np.int64), type=pa.int64())
+            columns[name] = pa.array(cat("ints", name, np.int64), type=pa.int64())
         elif name in BOOL_FIELDS:
-            columns[name] = pa.array(cat(lambda r: r["bools"][name], bool), type=pa.bool_())
+            columns[name] = pa.array(cat("bools", name, bool), type=pa.bool_())
         elif name in FLOAT_FIELDS:
-            columns[name] = pa.array(cat(lambda r: r["floats"][name], np.float64), type=pa.float64())
+            columns[name] = pa.array(cat("floats", name, np.float64), type=pa.float64())
         else:
-            values = cat(lambda r: r["lists"][name][0], np.int64)
-            lengths = cat(lambda r: r["lists"][name][1], np.int64)
-            columns[name] = list_array(values, lengths, pa.int64())
-    masks = cat(lambda r: r["int_mask"], np.uint8)
+            columns[name] = list_array(cat("lists", name, np.int64), cat("lengths", name, np.int64), pa.int64())
+    masks = cat("other", "int_mask", np.uint8)
     names_of_mask = {m: [n for b, n in enumerate(FLOAT_FIELDS) if m >> b & 1] for m in np.unique(masks).tolist()}
     columns["integer_fields"] = pa.array([names_of_mask[m] for m in masks.tolist()], type=pa.list_(pa.string()))
-    lengths = cat(lambda r: r["curve_lengths"], np.int64)
+    lengths = cat("other", "curve_lengths", np.int64)
     for name in CURVE_FIELDS[1:]:
-        columns[name] = list_array(cat(lambda r: r["curves"][name], np.float64), lengths, pa.float64())
+        columns[name] = list_array(cat("curves", name, np.float64), lengths, pa.float64())
     for name in DERIVED_INT_FIELDS:
-        columns[name] = pa.array(cat(lambda r: r["ints"][name], np.int64), type=pa.int64())
-    columns["path"] = pa.array(cat(lambda r: r["strings"]["path"], str), type=pa.string())
-    raw_text: list[str | None] = [None] * len(lengths)
-    start = 0
-    for r in results:
-        for row, text in r["raw"]:
-            raw_text[start + row] = text
-        start += len(r["curve_lengths"])
+        columns[name] = pa.array(cat("ints", name, np.int64), type=pa.int64())
+    columns["path"] = pa.array(cat("strings", "path", str), type=pa.string())
     columns["raw_text"] = pa.array(raw_text, type=pa.string())
     return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
 
