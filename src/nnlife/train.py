@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import math
 import os
 import platform
 import sys
@@ -43,7 +42,7 @@ import torch
 from torch import nn
 
 from .build import build
-from .data import ImageData, _device, subset
+from .data import ImageData, resolve_device, subset
 from .errors import InputError
 from .spec import NetworkSpec, make_id
 from .table import Curve, atomic_write_text, format_table, table_path
@@ -186,7 +185,8 @@ def _deterministic(enabled: bool, device: torch.device):
         return
     saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
     if device.type == "cuda":
-        # cuBLAS is deterministic only with a fixed workspace; must be set before its first use.
+        # cuBLAS is deterministic only with a fixed workspace size, read when torch first sizes
+        # it: a process that wants exact GPU reruns should set this before it uses CUDA at all.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True)
     try:
@@ -296,18 +296,17 @@ def train(
     network (nan/inf) is trained to the end and recorded as measured.
     """
     if device is not None:
-        data = data.to(_device(device))
+        data = data.to(resolve_device(device))
     facts = plan_run(spec, data, epochs=epochs, precision=precision, deterministic=deterministic,
                      micro_batches=micro_batches, train_images=train_images, test_images=test_images)
     data = subset(data, facts.train_subset, facts.test_subset)
     listeners = tuple(listeners)
     dev = data.device
-    # Dropout draws from torch's global RNG: the one global this run cannot avoid. It is seeded
-    # here from the network's seed, and fork_rng restores the caller's state afterwards.
+    # Dropout draws from torch's global RNG, which _loop seeds: fork_rng gives the caller's
+    # state back afterwards.
     rng_devices = [dev.index] if dev.type == "cuda" else []
     try:
         with torch.random.fork_rng(devices=rng_devices), _precision(precision), _deterministic(deterministic, dev):
-            torch.manual_seed(facts.seeds.dropout)
             for listener in listeners:
                 if hasattr(listener, "begin"):
                     listener.begin(facts)
@@ -323,6 +322,9 @@ def _loop(spec: NetworkSpec, data: ImageData, facts: RunFacts, listeners: tuple)
     dev = data.device
     b, k = facts.batch_size, facts.micro_batches
     model = build(spec, seed=facts.seeds.weights).to(dev)
+    # Dropout draws from torch's global RNG: the one global this run cannot avoid. Seeded after
+    # building (which seeds its own generator) so that the masks follow the dropout seed alone.
+    torch.manual_seed(facts.seeds.dropout)
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=float(spec.learning_rate),
@@ -541,7 +543,7 @@ def run_network(
     started = datetime.now()
     ID = ID or make_id(started)
     if device is not None:
-        data = data.to(_device(device))
+        data = data.to(resolve_device(device))
     run_spec = spec.with_run(ID=ID, train_GPU=data.device.type == "cuda", torch_set_deterministic=bool(deterministic))
     try:
         result = train(run_spec, data, epochs=epochs, precision=precision, deterministic=deterministic,
@@ -559,7 +561,3 @@ def run_network(
     write_record(out_dir, make_record(run_spec, result.facts, result, status=status, extra=record_extra))
     return atomic_write_text(table_path(out_dir, run_spec), format_table(run_spec, result.curve))
 
-
-def is_diverged(result: TrainResult) -> bool:
-    """Whether any recorded loss is nan or inf."""
-    return not all(math.isfinite(v) for v in result.curve.trainLoss + result.curve.valLoss)
