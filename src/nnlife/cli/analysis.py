@@ -106,7 +106,7 @@ def _print_loaded(data: Lifespans, verb: str = "loaded") -> None:
 def format_overview(data: Lifespans) -> str:
     """The per-data-set lines `nnlife load` prints."""
     table = overview(data.summary)
-    head = ("dataset", "networks", "learned", "never", "diverged", "final valAcc median", "best valAcc", "half epochs")
+    head = ("dataset", "networks", "learned", "never learned", "diverged", "final valAcc median", "best valAcc", "half epochs")
     rows = [head]
     for r in table.itertuples(index=False):
         span = f"{r.n_rows_min}" if r.n_rows_min == r.n_rows_max else f"{r.n_rows_min}-{r.n_rows_max}"
