@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import http.server
 import pickle
 import shutil
@@ -211,6 +212,21 @@ def test_fixture_files_fail_verification_for_cifar_and_svhn(tmp_path):
     write_svhn(tmp_path / "SVHN")
     with pytest.raises(DataError, match=r"train_32x32.mat: corrupt or wrong file \(expected md5 e26dedcc434d2e4c54c9b2d4a06d8373"):
         D.load_data("SVHN", root=tmp_path, download=False)
+
+
+def test_a_verified_cifar_archive_is_found_and_extracted_beside_it(tmp_path):
+    truth = write_cifar100(tmp_path / "CIFAR-100", n_train=30, n_test=10)
+    # the official archive cannot be had offline: pin this one's md5 the same way
+    pinned = D.DataFile(D.CIFAR100_FILE.name, D.CIFAR100_FILE.url, hashlib.md5(truth["path"].read_bytes()).hexdigest())
+    archive = D.find_file("CIFAR100", pinned, tmp_path, download_ok=False)
+    assert archive == tmp_path / "CIFAR-100" / "cifar-100-python.tar.gz"
+    members = D.read_cifar_archive(archive)
+    target = D.extract_cifar_archive(archive, members, tmp_path)
+    assert target == tmp_path / "CIFAR-100" / "cifar-100-python"
+    assert sorted(p.name for p in target.iterdir()) == ["meta", "test", "train"]
+    x, y = D.read_cifar_pickle(target / "train")
+    np.testing.assert_array_equal(x, truth["train_x"])
+    np.testing.assert_array_equal(y, truth["train_y"])
 
 
 def test_extracted_cifar_that_is_not_the_official_split_is_refused(tmp_path):

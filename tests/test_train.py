@@ -146,6 +146,20 @@ def test_derived_seeds_are_fixed_and_distinct():
     assert derive_seeds(0) != derive_seeds(1)
 
 
+def test_network_spec_from_a_seed_or_a_table(reference_paths):
+    from nnlife.sample import sample
+    from nnlife.train import network_spec
+
+    assert network_spec(dataset="FashionMNIST", seed=170) == sample("FashionMNIST", 170, 1)
+    assert network_spec(dataset="CIFAR-100", seed=7, conv_layers=4) == sample("CIFAR100", 7, 4)
+    # with SVHN's extra split the batch-size rule counts 73,257 + 531,131 training images
+    extra = network_spec(dataset="SVHN", seed=11, svhn_extra=True)
+    assert extra == sample("SVHN", 11, 2, n_train=604388) and (604388 // extra.batch_size) % 2 == 0
+    assert network_spec(table=reference_paths[0]) == read_table(reference_paths[0]).spec
+    with pytest.raises(InputError, match="give exactly one of a seed and a table"):
+        network_spec(dataset="SVHN")
+
+
 # ---- what training computes ------------------------------------------------------------------
 
 

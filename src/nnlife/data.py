@@ -455,7 +455,7 @@ def _load_cifar100(root, download_ok, mirror, system):
             return train_x, train_y, test_x, test_y, (str(train), str(test))
     archive = find_file("CIFAR100", CIFAR100_FILE, root, download_ok=download_ok, mirror=mirror, system=system)
     members = read_cifar_archive(archive)
-    _extract(archive, members, data_root(root))
+    extract_cifar_archive(archive, members, data_root(root))
     (train_x, train_y), (test_x, test_y) = (read_cifar_pickle(members[n], f"{archive}:{n}") for n in ("train", "test"))
     return train_x, train_y, test_x, test_y, (str(archive),)
 
@@ -480,12 +480,16 @@ def read_cifar_archive(archive: str | Path) -> dict[str, bytes]:
     return out
 
 
-def _extract(archive: Path, members: dict[str, bytes], root: Path) -> None:
-    """Keep an extracted copy beside the archive (or under the root), so that later loads
-    skip decompressing it; best effort."""
-    target = archive.parent / CIFAR100_DIR
-    if not os.access(archive.parent, os.W_OK):
-        target = root / "CIFAR-100" / CIFAR100_DIR
+def extract_cifar_archive(archive: str | Path, members: dict[str, bytes], root: str | Path | None = None) -> Path | None:
+    """Keep an extracted copy of a verified archive's pickles (``members``, see
+    :func:`read_cifar_archive`) in ``cifar-100-python/`` beside the archive (under
+    ``<root>/CIFAR-100/`` when the archive lies outside the data root), so that later loads
+    skip decompressing it. Each file is written under a temporary name and renamed. Best
+    effort: returns the directory, or None when it cannot be written."""
+    archive = Path(archive)
+    root = data_root(root)
+    inside = archive.absolute().is_relative_to(root)
+    target = (archive.parent if inside else root / "CIFAR-100") / CIFAR100_DIR
     try:
         target.mkdir(parents=True, exist_ok=True)
         for name, payload in members.items():
@@ -493,7 +497,8 @@ def _extract(archive: Path, members: dict[str, bytes], root: Path) -> None:
             tmp.write_bytes(payload)
             os.replace(tmp, target / name)
     except OSError:
-        pass
+        return None
+    return target
 
 
 def _load_svhn(root, download_ok, mirror, system, extra):
