@@ -113,6 +113,7 @@ def test_listener_stops_after_half_epoch_three(fashion):
         (48, None, None, 60000, 625, 9984),  # the full split: floor(60000 / 48) * 48, 1250 batches
         (25, None, 999, 60000, 1200, 975),
         (250, 1999, 10000, 1500, 3, 10000),  # 1999 // 500 = 3 pairs
+        (159, None, None, 59784, 188, 9858),  # a table whose b breaks the parity rule: 377 -> 376 batches
     ],
 )
 def test_subset_truncation_arithmetic(fashion, b, train_images, test_images, used, per_half, validated):

@@ -337,13 +337,13 @@ def _loop(spec: NetworkSpec, data: ImageData, facts: RunFacts, listeners: tuple)
     order = torch.Generator(device=dev)
     order.manual_seed(facts.seeds.order)
 
-    def step(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One SGD step on the images at ``idx``; returns (batch loss, correct) on the device.
-        With k micro-batches, chunk losses are weighted by chunk/b so gradients sum to the
-        full batch's gradient and the weighted losses sum to its mean loss."""
+    def step(idx: torch.Tensor, loss_sum: torch.Tensor, correct: torch.Tensor) -> None:
+        """One SGD step on the images at ``idx``; adds the batch loss and the number of correct
+        predictions to the device-side sums. With k micro-batches, chunk losses are weighted by
+        chunk/b, so their gradients add up to the full batch's gradient and the weighted losses
+        to its mean loss."""
         optimizer.zero_grad(set_to_none=True)
-        loss_sum = torch.zeros((), device=dev)
-        correct = torch.zeros((), dtype=torch.int64, device=dev)
+        batch_loss = None
         for chunk in idx.tensor_split(k) if k > 1 else (idx,):
             x, y = _scale(data.train_x[chunk]), data.train_y[chunk]
             with autocast:
@@ -352,10 +352,10 @@ def _loop(spec: NetworkSpec, data: ImageData, facts: RunFacts, listeners: tuple)
             if k > 1:
                 loss = loss * (len(chunk) / b)
             loss.backward()
-            loss_sum += loss.detach()
+            batch_loss = loss.detach() if batch_loss is None else batch_loss + loss.detach()
             correct += (logits.argmax(1) == y).sum()
         optimizer.step()
-        return loss_sum, correct
+        loss_sum += batch_loss.double()
 
     @torch.no_grad()
     def validate() -> tuple[float, int]:
@@ -391,9 +391,7 @@ def _loop(spec: NetworkSpec, data: ImageData, facts: RunFacts, listeners: tuple)
             correct = torch.zeros((), dtype=torch.int64, device=dev)
             for i in range(facts.batches_per_half):
                 lo = half * half_size + i * b
-                batch_loss, batch_correct = step(perm[lo: lo + b])
-                loss_sum += batch_loss.double()
-                correct += batch_correct
+                step(perm[lo: lo + b], loss_sum, correct)
             train_loss = loss_sum.item() / facts.batches_per_half
             train_acc = 100 * int(correct.item()) / half_size
             t_val = time.perf_counter()
