@@ -244,6 +244,9 @@ def test_summary_of_diverged_short_and_chance_networks(tmp_path):
                 Curve.from_halves([2.3] * 4, [2.3] * 4, [10.0, 25.0, 25.0, 20.0]))
     cifar = plan("CIFAR100", 1, 3)[0].spec().with_run(ID="c", train_GPU=True, torch_set_deterministic=False)
     write_table(tmp_path, cifar, Curve.from_halves([4.6] * 3, [4.6] * 3, [1.0, 1.5, 1.99]))
+    # a loss that is never finite, between networks that are
+    write_table(tmp_path, cifar.with_run(ID="d", train_GPU=True, torch_set_deterministic=False),
+                Curve.from_halves([nan, nan], [4.6, 4.5], [1.0, 2.5]))
     s = load(tmp_path).summary.set_index("ID")
 
     a = s.loc["a"]
@@ -262,6 +265,12 @@ def test_summary_of_diverged_short_and_chance_networks(tmp_path):
     assert b["valLoss_best_epoch"] == 0.5
     c = s.loc["c"]
     assert not c["learned"] and c["classes"] == 100 and c["dataset"] == "CIFAR100"
+    assert c["valAcc_best_epoch"] == 1.5 and c["valLoss_best_epoch"] == 0.5
+    d = s.loc["d"]
+    assert d["diverged"] and d["diverged_epoch"] == 0.5 and d["learned"]
+    for key in ("max", "min", "mean", "final", "best_epoch"):
+        assert math.isnan(d[f"trainLoss_{key}"])
+    assert d["valLoss_best_epoch"] == 1.0 and d["valAcc_best_epoch"] == 1.0
 
 
 def test_structure_columns(tmp_path):

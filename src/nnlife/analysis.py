@@ -684,11 +684,21 @@ def curve_stats(values: np.ndarray, lengths: np.ndarray, best: str) -> dict[str,
     lo[none] = np.nan
     mean[none] = np.nan
     target = hi if best == "max" else lo
-    position = np.arange(len(values), dtype=np.int64) - np.repeat(starts, lengths)
-    is_best = finite & (values == np.repeat(target, lengths))
-    first = np.minimum.reduceat(np.where(is_best, position, np.iinfo(np.int64).max), starts)
-    best_epoch = np.where(none, np.nan, 0.5 * (first.astype(np.float64) + 1))
+    best_epoch = first_epoch(finite & (values == np.repeat(target, lengths)), offsets)
     return {"max": hi, "min": lo, "mean": mean, "final": values[offsets[1:] - 1], "best_epoch": best_epoch}
+
+
+def first_epoch(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """For each network (rows ``offsets[i]:offsets[i+1]`` of a flattened curve), the epoch
+    (0.5, 1.0, ...) of its first row where ``mask`` is true; NaN where there is none."""
+    starts, ends = offsets[:-1], offsets[1:]
+    hits = np.flatnonzero(mask)
+    if len(hits) == 0:
+        return np.full(len(starts), np.nan)
+    k = np.searchsorted(hits, starts)  # the first hit at or after each network's first row
+    index = hits[np.minimum(k, len(hits) - 1)]
+    found = (k < len(hits)) & (index < ends)
+    return np.where(found, 0.5 * (index - starts + 1), np.nan)
 
 
 def summarise(networks: "pa.Table") -> "pd.DataFrame":
@@ -771,16 +781,9 @@ def summarise(networks: "pa.Table") -> "pd.DataFrame":
     nonfinite = ~(
         np.isfinite(curves["valAcc"][0]) & np.isfinite(curves["valLoss"][0]) & np.isfinite(curves["trainLoss"][0])
     )
-    if n:
-        starts = _offsets(lengths)[:-1]
-        position = np.arange(len(nonfinite), dtype=np.int64) - np.repeat(starts, lengths)
-        first = np.minimum.reduceat(np.where(nonfinite, position, np.iinfo(np.int64).max), starts)
-        diverged = np.logical_or.reduceat(nonfinite, starts)
-        col["diverged"] = diverged
-        col["diverged_epoch"] = np.where(diverged, 0.5 * (first.astype(np.float64) + 1), np.nan)
-    else:
-        col["diverged"] = np.zeros(0, dtype=bool)
-        col["diverged_epoch"] = np.zeros(0, dtype=np.float64)
+    diverged_epoch = first_epoch(nonfinite, _offsets(lengths))
+    col["diverged"] = ~np.isnan(diverged_epoch)
+    col["diverged_epoch"] = diverged_epoch
     return pd.DataFrame(col)
 
 
