@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "taxonomy",
     "training",
     "analysis",
+    "prediction",
 ]
 
 

@@ -1,0 +1,397 @@
+"""Fitness prediction and early termination: PENGUIN exactly, MENNDL, the curve families, the
+combinations, the online stopper, and the `predict` / `evaluate` commands."""
+
+import csv
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from nnlife.cli import main
+from nnlife.curves import FAMILIES, fit_family, fit_penguin, penguin_model
+from nnlife.errors import InputError
+from nnlife.predict import (
+    METHODS,
+    OUTCOME_COLUMNS,
+    Ensemble,
+    Menndl,
+    OnlineStopper,
+    Outcome,
+    Penguin,
+    StabilityWindow,
+    evaluate,
+    load_curves,
+    make_predictor,
+    run_methods,
+    simulate,
+    spearman,
+    top_fraction,
+)
+from nnlife.table import read_table
+
+from conftest import REFERENCE_IDS
+
+X = np.arange(1, 81, dtype=float)  # x = 2 * epoch
+EPOCHS = X / 2
+
+
+def penguin_curve(a, b, c):
+    return penguin_model(X, a, b, c)
+
+
+# --------------------------------------------------------------------------------------
+# PENGUIN
+
+
+def test_penguin_exact_curve_converges_to_the_true_value():
+    acc = penguin_curve(60.0, 1.1, 30.0)
+    true = float(penguin_model(40.0, 60.0, 1.1, 30.0))  # valAcc at epoch 20
+    out = simulate("penguin", (EPOCHS, acc), 20)
+    assert out.converged
+    assert out.stop_epoch == 3.0  # fits on 2..6 points; the last three agree
+    assert out.predicted == pytest.approx(true, abs=1e-6)
+    assert out.actual == acc[39]
+    assert out.saved == pytest.approx(17 / 20)
+    assert out.uncertainty is None
+    # the predictor interface on the same prefix says the same
+    p = Penguin().predict(EPOCHS[:6], acc[:6], target_epoch=20)
+    assert p.confident and p.value == out.predicted and p.uncertainty is None
+
+
+def test_penguin_never_learning_flat_curve_stops_at_the_earliest_point():
+    acc = np.full(80, 10.0)
+    out = simulate("penguin", (EPOCHS, acc), 20)
+    # predictions after 2, 3 and 4 points: the first moment N = 3 of them exist
+    assert out.converged and out.stop_epoch == 2.0
+    assert out.predicted == pytest.approx(10.0, abs=0.01)
+    assert out.actual == 10.0
+
+
+def test_penguin_history_is_cleared_when_a_reaches_its_bound():
+    # A curve rising from 1 % to 73 % by epoch 5 that the model can only follow with its
+    # asymptote at the bound: the fits on 3 to 9 points put a at 200 (>= 199.99), so each of
+    # their predictions clears the history instead of joining it.
+    acc = penguin_curve(205.0, 1.05, 110.0)
+    window = StabilityWindow(3, 0.5)  # the same predictions with no clearing
+    kept = []
+    for i in range(3, 7):
+        a, b, c = fit_penguin(X[:i], acc[:i])
+        assert a >= 199.99
+        kept.append(window.push(float(penguin_model(10.0, a, b, c))))
+    assert kept == [False, False, True, True]  # without the reset: stopped at 5 points
+    out = simulate("penguin", (EPOCHS, acc), 5.0)
+    assert not out.converged
+    assert out.stop_epoch == 5.0 and out.saved == 0.0
+    assert out.predicted == out.actual == acc[9]  # the fallback
+
+
+def test_penguin_fallback_is_the_last_observed_accuracy():
+    # A straight line: curve_fit runs out of evaluations from 3 points on (no prediction).
+    acc = 5.0 + X
+    out = simulate("penguin", (EPOCHS, acc), 3.0)
+    assert not out.converged and out.stop_epoch == 3.0
+    assert out.predicted == out.actual == 11.0
+
+    # A curve that ends before the target: the last row it has.
+    out = simulate("penguin", (EPOCHS[:5], acc[:5]), 20.0)
+    assert not out.converged
+    assert out.stop_epoch == 2.5 and out.actual is None
+    assert out.predicted == acc[4]
+
+
+def test_penguin_nan_in_the_curve_gives_no_prediction_and_falls_back():
+    acc = np.linspace(10, 40, 80)
+    acc[2] = math.nan  # one diverged validation: every later fit sees it and fails
+    out = simulate("penguin", (EPOCHS, acc), 10.0)
+    assert not out.converged
+    assert out.predicted == out.actual == acc[19]
+
+
+def test_penguin_parameters():
+    acc = np.full(80, 10.0)
+    assert simulate("penguin", (EPOCHS, acc), 20, N=5).stop_epoch == 3.0  # fits on 2..6 points
+    acc[:6] += np.array([0.0, 0.6, -0.6, 0.6, -0.6, 0.6])
+    stops = [simulate("penguin", (EPOCHS, acc), 5.0, threshold=t) for t in (0.0, 0.5, 5.0)]
+    assert [o.converged for o in stops] == [False, True, True]
+    assert [o.stop_epoch for o in stops] == [5.0, 3.5, 2.5]
+    with pytest.raises(InputError, match="target epoch"):
+        simulate("penguin", (EPOCHS, acc), 20.3)
+    with pytest.raises(InputError, match="N"):
+        Penguin(N=0)
+    with pytest.raises(InputError, match="threshold"):
+        Penguin(threshold=-1)
+
+
+def test_stability_window_is_penguins_check():
+    w = StabilityWindow(3, 0.5)
+    assert [w.push(v) for v in (10.0, 10.4, 11.0)] == [False, False, False]  # 11.0 is 0.6 from 10.4
+    assert w.push(10.5)  # 10.4, 10.9, 10.5: all within 0.5 of 10.5
+    w = StabilityWindow(3, 0.5)
+    assert [w.push(v) for v in (0.0, 0.0, 0.0)] == [False, False, False]  # newest must be in (0, 100]
+    assert [w.push(v) for v in (100.0,)] == [False]
+    w.clear()
+    assert [w.push(v) for v in (100.0, 100.0, 100.0)] == [False, False, True]
+
+
+# --------------------------------------------------------------------------------------
+# MENNDL
+
+
+def test_menndl_stops_when_the_minimum_training_loss_stalls_for_10_epochs():
+    loss = np.concatenate([np.linspace(2.3, 1.0, 12), np.full(68, 1.0)])  # last improvement: epoch 6
+    acc = np.linspace(10, 60, 80)
+    curve = (EPOCHS, acc, loss)
+    out = simulate("menndl", curve, 20)
+    assert out.converged and out.stop_epoch == 16.0
+    assert out.predicted == acc[31]  # the accuracy observed at the stop
+    assert out.actual == acc[39]
+    assert out.uncertainty is None
+    # a loss that is nan from the start never improves: stop after 10 epochs
+    out = simulate("menndl", (EPOCHS, acc, np.full(80, math.nan)), 20)
+    assert out.converged and out.stop_epoch == 10.0
+    # always improving: trained to the target (its cap)
+    out = simulate("menndl", (EPOCHS, acc, np.linspace(3, 1, 80)), 20)
+    assert not out.converged and out.stop_epoch == 20.0 and out.predicted == out.actual
+    with pytest.raises(ValueError, match="training loss"):
+        Menndl().predict(EPOCHS, acc)
+
+
+# --------------------------------------------------------------------------------------
+# Curve families
+
+TRUE_PARAMS = {
+    "pow3": (0.85, 0.6, 0.7),
+    "log_power": (0.8, 2.0, -1.5),
+    "exp3": (0.8, 0.08, -0.4),
+    "ilog2": (0.9, 0.3),
+    "vapor_pressure": (-0.3, -1.5, 0.05),
+    "janoschek": (0.85, 0.1, 0.05, 1.2),
+    "mmf": (0.85, 0.1, 0.08, 1.5),
+    "weibull": (0.85, 0.1, 0.06, 1.1),
+}
+
+
+def test_every_family_has_a_case():
+    assert set(TRUE_PARAMS) == set(FAMILIES)
+    assert set(METHODS) == {"penguin", "menndl", *FAMILIES, "best_fit", "ensemble"}
+
+
+@pytest.mark.parametrize("name", list(TRUE_PARAMS))
+def test_family_recovers_its_own_curve(name):
+    family = FAMILIES[name]
+    acc = 100.0 * family(X, TRUE_PARAMS[name])
+    true = float(acc[39])  # epoch 20
+    assert 30 < true < 95 and np.all(np.isfinite(acc))
+    fit = fit_family(name, X[:20], acc[:20] / 100)  # 10 epochs
+    assert 100 * float(fit(40.0)) == pytest.approx(true, abs=1e-3)
+    assert fit.rmse < 1e-6
+    # through the method (refitted after every row, warm-started)
+    p = make_predictor(name).predict(EPOCHS[:20], acc[:20], target_epoch=20)
+    assert p.value == pytest.approx(true, abs=1e-3)
+    assert p.confident  # noise-free: the last predictions agree
+
+
+def test_family_fit_fails_cleanly():
+    assert fit_family("weibull", X[:3], [0.1, 0.2, 0.3]) is None  # fewer points than parameters
+    assert fit_family("pow3", X[:10], np.full(10, math.nan)) is None
+    fit = fit_family("pow3", X[:10], np.r_[np.full(5, math.nan), np.linspace(0.2, 0.4, 5)])
+    assert fit is not None and math.isfinite(float(fit(40.0)))  # nan points are dropped
+
+
+def test_ensemble_predicts_with_an_uncertainty():
+    acc = 100.0 * FAMILIES["mmf"](X, TRUE_PARAMS["mmf"])
+    p = Ensemble().predict(EPOCHS[:30], acc[:30], target_epoch=20)
+    assert p.value == pytest.approx(acc[39], abs=0.5)
+    assert p.uncertainty is not None and 0 <= p.uncertainty < 1.0
+    best = make_predictor("best_fit").predict(EPOCHS[:30], acc[:30], target_epoch=20)
+    assert best.value == pytest.approx(acc[39], abs=0.5) and best.uncertainty is not None
+
+
+# --------------------------------------------------------------------------------------
+# Robustness: the curves random networks make
+
+
+def _hard_curves():
+    rng = np.random.default_rng(7)
+    nan = np.full(80, math.nan)
+    rising = np.linspace(10, 70, 80)
+    collapse = np.r_[np.linspace(20, 60, 10), np.full(70, 10.0)]
+    partly = rising.copy()
+    partly[4:7] = math.nan
+    return {
+        "flat at chance": (np.full(80, 1.0), np.full(80, 4.605)),
+        "noisy at chance": (10 + rng.normal(0, 0.3, 80), 2.3 + rng.normal(0, 0.01, 80)),
+        "pure noise": (rng.uniform(0, 100, 80), rng.uniform(0, 5, 80)),
+        "all nan": (nan, nan),
+        "nan inside": (partly, np.linspace(2, 1, 80)),
+        "collapse then nan loss": (collapse, np.r_[np.linspace(2, 1, 10), nan[:70]]),
+        "zero accuracy": (np.zeros(80), np.full(80, 50.0)),
+    }
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_no_crash_no_warning_on_hard_curves(method):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name, (acc, loss) in _hard_curves().items():
+            out = simulate(method, (EPOCHS, acc, loss), 3.0)
+            assert 0.5 <= out.stop_epoch <= 3.0, name
+            finite = acc[:6][np.isfinite(acc[:6])]
+            if len(finite):
+                assert math.isfinite(out.predicted), name
+                if not out.converged:
+                    assert out.predicted == finite[-1], name
+            else:
+                assert math.isnan(out.predicted) and not out.converged, name
+
+
+# --------------------------------------------------------------------------------------
+# Online and offline agree
+
+
+@pytest.mark.parametrize("method", ["penguin", "menndl", "ensemble"])
+def test_online_stopper_and_simulate_agree(method, reference_paths):
+    table = read_table(reference_paths[1])
+    c = table.curve
+    stopper = OnlineStopper(method, target_epoch=20)
+    fed = 0
+    for row in zip(c.epochs, c.valAcc, c.trainLoss, c.valLoss):
+        fed += 1
+        if stopper.observe(*row):
+            break
+    offline = simulate(method, table, 20)
+    online = stopper.result()
+    assert online.converged == offline.converged == stopper.converged
+    assert online.stop_epoch == offline.stop_epoch == (stopper.stop_epoch if stopper.converged else 20.0)
+    assert online.predicted == offline.predicted == stopper.predicted
+    assert online.method == stopper.method == method
+    assert offline.ID == REFERENCE_IDS[1] and offline.actual == c.valAcc[39]
+    if stopper.converged:
+        assert fed == 2 * stopper.stop_epoch
+        assert stopper.observe(c.epochs[fed], c.valAcc[fed], c.trainLoss[fed]) is True  # stays stopped
+
+
+def test_online_stopper_ignores_rows_past_the_target():
+    stopper = OnlineStopper("penguin", target_epoch=2.0, threshold=0.0)
+    acc = 5.0 + X
+    assert [stopper.observe(e, a) for e, a in zip(EPOCHS[:6], acc[:6])] == [False] * 6
+    r = stopper.result()
+    assert not r.converged and r.stop_epoch == 2.0 and r.predicted == acc[3]
+    s = OnlineStopper("penguin")
+    s.observe(1.0, 5.0)
+    with pytest.raises(ValueError, match="order"):
+        s.observe(0.5, 5.0)
+    with pytest.raises(InputError, match="unknown method"):
+        OnlineStopper("bogus")
+
+
+# --------------------------------------------------------------------------------------
+# Scores
+
+
+def test_saved_fraction_is_relative_to_the_target():
+    o = Outcome("penguin", 20.0, True, 5.0, 50.0, actual=52.0)
+    assert o.saved == 0.75 and o.error == -2.0
+    assert Outcome("penguin", 20.0, False, 20.0, 50.0).saved == 0.0
+
+
+def test_spearman_and_top_fraction():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        a, b = rng.integers(0, 5, 12).astype(float), rng.integers(0, 6, 12).astype(float)
+        assert spearman(a, b) == pytest.approx(spearmanr(a, b).statistic, abs=1e-12, nan_ok=True)
+    assert math.isnan(spearman([1.0, 1.0], [1.0, 2.0]))
+    assert top_fraction([5.0, 9.0, 1.0, 9.0, 3.0, 0.0, 2.0, 4.0, 6.0, 7.0, 8.0]) == {1, 3}  # ceil(1.1) = 2
+
+
+def test_evaluate_reference_tables_every_method(reference_dir):
+    tables = load_curves([reference_dir])
+    results = run_methods(tables, list(METHODS), 20, workers=2)
+    scores = evaluate(tables, ["menndl", "ilog2"], 20, workers=1)
+    # the pool changes nothing
+    assert [s.row() for s in scores] == [
+        s.row() for s in evaluate(tables, ["menndl", "ilog2"], 20, workers=2)
+    ]
+    from nnlife.predict import score
+
+    rows = {m: score(results[m]) for m in METHODS}
+    for m, s in rows.items():
+        assert s.networks == 3 and s.top_size == 1 and 0 <= s.top_kept <= 1, m
+        for value in (s.converged, s.epochs_saved, s.mae, s.spearman):
+            assert math.isfinite(value), m
+        assert [o.ID for o in results[m]] == list(REFERENCE_IDS)
+    assert rows["menndl"].row() == scores[0].row()
+    # MENNDL predicts the observed accuracy and stops at the target at the latest: no error
+    assert rows["menndl"].mae == 0.0 and rows["menndl"].epochs_saved == 0.0
+    assert [o.stop_epoch for o in results["menndl"]] == [20.0, 20.0, 20.0]
+    # PENGUIN on the published curves
+    pen = results["penguin"]
+    assert [o.converged for o in pen] == [True, True, True]
+    assert [o.stop_epoch for o in pen] == [4.0, 3.0, 8.5]
+    assert rows["penguin"].epochs_saved == pytest.approx((16 + 17 + 11.5) / 60)
+    assert [o.actual for o in pen] == [read_table(reference_dir / f"{i}.txt").curve.valAcc[39] for i in REFERENCE_IDS]
+
+
+# --------------------------------------------------------------------------------------
+# The command line
+
+
+def test_cli_predict(reference_dir, tmp_path, capsys):
+    out_csv = tmp_path / "p.csv"
+    assert main(["predict", str(reference_dir), "--method", "menndl", "--target-epoch", "20", "--csv", str(out_csv)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["ID", "converged", "stop_epoch", "predicted", "actual"]
+    assert [l.split()[0] for l in lines[1:]] == list(REFERENCE_IDS)
+    assert [l.split()[1:3] for l in lines[1:]] == [["no", "20.0"], ["yes", "20.0"], ["no", "20.0"]]
+    for line, ident in zip(lines[1:], REFERENCE_IDS):
+        acc = read_table(reference_dir / f"{ident}.txt").curve.valAcc[39]
+        assert line.split()[3] == line.split()[4] == f"{acc:.2f}"
+    with open(out_csv, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == list(OUTCOME_COLUMNS)
+    assert [r["ID"] for r in rows] == list(REFERENCE_IDS)
+    assert rows[1]["converged"] == "True" and rows[1]["stop_epoch"] == "20.0" and rows[1]["uncertainty"] == ""
+
+
+def test_cli_evaluate(reference_dir, tmp_path, capsys):
+    out_csv = tmp_path / "e.csv"
+    args = ["evaluate", str(reference_dir), "--methods", "menndl,ilog2", "--target-epoch", "40", "--csv", str(out_csv)]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| method | networks | converged | epochs saved | MAE | Spearman | top-10% kept |"
+    assert [l.split("|")[1].strip() for l in lines[2:]] == ["menndl", "ilog2"]
+    assert lines[2].split("|")[2].strip() == "3"
+    with open(out_csv, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["method"] for r in rows] == ["menndl", "ilog2"]
+    assert all(r["target_epoch"] == "40.0" for r in rows)
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["predict", "{ref}", "--method", "bogus"], ["--method", "unknown method 'bogus'", "penguin"]),
+        (["evaluate", "{ref}", "--methods", "penguin,nope"], ["--methods", "unknown method 'nope'"]),
+        (["predict", "{ref}", "--method", "penguin", "--target-epoch", "0"], ["--target-epoch", "multiple of 0.5"]),
+        (["evaluate", "{ref}", "--N", "0"], ["--N", "positive integer"]),
+        (["predict", "{missing}", "--method", "penguin"], ["no such file or directory"]),
+        (["predict", "{bad}", "--method", "penguin"], ["bad.txt:1", "header"]),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_2(args, words, reference_dir, tmp_path, capsys):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("epochs valAcc\n0.5 1.0\n")
+    subst = {"{ref}": str(reference_dir), "{missing}": str(tmp_path / "none"), "{bad}": str(bad)}
+    args = [subst.get(a, a) for a in args]
+    try:
+        status = main(args)
+    except SystemExit as exit:
+        status = exit.code
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    for w in words:
+        assert w in err
