@@ -458,6 +458,14 @@ def _offsets(lengths: np.ndarray) -> np.ndarray:
     return offsets
 
 
+def _strings(values: np.ndarray) -> "pa.Array":
+    """A numpy unicode array as an Arrow string array. (Passing ``type=pa.string()`` to
+    ``pa.array`` takes a per-element path thirty times slower; the cast is free.)"""
+    import pyarrow as pa
+
+    return pa.array(values).cast(pa.string())
+
+
 def _assemble(results: list[dict]) -> "pa.Table":
     """Concatenate the chunks' arrays into one table with :func:`parquet_schema`. Each chunk's
     array is dropped once it is copied, so the peak stays near one copy of the data."""
@@ -481,7 +489,7 @@ def _assemble(results: list[dict]) -> "pa.Table":
     columns: dict[str, pa.Array] = {}
     for name in SPEC_FIELDS:
         if name in STRING_FIELDS:
-            columns[name] = pa.array(cat("strings", name, str), type=pa.string())
+            columns[name] = _strings(cat("strings", name, str))
         elif name in INT_FIELDS:
             columns[name] = pa.array(cat("ints", name, np.int64), type=pa.int64())
         elif name in BOOL_FIELDS:
@@ -498,7 +506,7 @@ def _assemble(results: list[dict]) -> "pa.Table":
         columns[name] = list_array(cat("curves", name, np.float64), lengths, pa.float64())
     for name in DERIVED_INT_FIELDS:
         columns[name] = pa.array(cat("ints", name, np.int64), type=pa.int64())
-    columns["path"] = pa.array(cat("strings", "path", str), type=pa.string())
+    columns["path"] = _strings(cat("strings", "path", str))
     columns["raw_text"] = pa.array(raw_text, type=pa.string())
     return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
 
@@ -674,7 +682,7 @@ def curve_stats(values: np.ndarray, lengths: np.ndarray, best: str) -> dict[str,
     offsets = _offsets(lengths)
     starts = offsets[:-1]
     finite = np.isfinite(values)
-    count = np.add.reduceat(finite.astype(np.int64), starts)
+    count = np.add.reduceat(finite, starts, dtype=np.int64)
     none = count == 0
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         hi = np.maximum.reduceat(np.where(finite, values, -np.inf), starts)
