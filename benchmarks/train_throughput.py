@@ -148,8 +148,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=2022, help="master seed of the plan")
     p.add_argument("--max-mflops", type=float, default=None,
                    help="skip networks with more forward MFLOPs per image (default: 2 on CPU, none on GPU)")
-    p.add_argument("--train-images", type=int, default=None, help="default: 3000 on CPU, the full split on GPU")
-    p.add_argument("--test-images", type=int, default=None, help="default: 1000 on CPU, the full split on GPU")
+    p.add_argument("--train-images", type=int, default=None, help="default: 2000 on CPU, the full split on GPU")
+    p.add_argument("--test-images", type=int, default=None, help="default: 500 on CPU, the full split on GPU")
     p.add_argument("--rounds", type=int, default=3, help="epochs per network and method; the fastest counts")
     p.add_argument("--synthetic", action="store_true", help="random images of the data set's shape")
     p.add_argument("--peak-tflops", type=float, default=None, help="device peak for the precision (GPU)")
@@ -158,8 +158,8 @@ def main(argv=None) -> int:
     device = resolve_device(args.device)
     on_cpu = device.type == "cpu"
     max_mflops = args.max_mflops if args.max_mflops is not None else (2.0 if on_cpu else None)
-    train_images = args.train_images or (3000 if on_cpu else None)
-    test_images = args.test_images or (1000 if on_cpu else None)
+    train_images = args.train_images or (2000 if on_cpu else None)
+    test_images = args.test_images or (500 if on_cpu else None)
 
     if args.synthetic:
         data = synthetic(args.dataset, device)
