@@ -90,3 +90,22 @@ def test_describe_bad_table_is_one_line(reference_paths, tmp_path):
     )
     proc = run("describe", str(tmp_path / "nope.txt"))
     assert proc.returncode == 2 and "no such table file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_light_commands_do_not_import_torch():
+    # Building the parser (every command) and sampling must not pay for importing torch.
+    code = (
+        "import sys\n"
+        "from nnlife.cli import main\n"
+        "main(['sample', '--dataset', 'SVHN', '--count', '1', '--seed', '1'])\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_cli_precisions_match_trainer():
+    from nnlife.cli.training import PRECISIONS as cli_precisions
+    from nnlife.train import PRECISIONS
+
+    assert cli_precisions == PRECISIONS

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from ..data import load_data, resolve_device
 from ..spec import DATASETS
-from ..train import PRECISIONS, ProgressBar, network_spec, run_network
 from .taxonomy import _dataset, _seed
+
+# nnlife.train.PRECISIONS, repeated here so that building the parser does not import torch
+# (tests check that the two agree).
+PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,6 +63,9 @@ def _conv_layers(text: str) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from ..data import load_data, resolve_device
+    from ..train import ProgressBar, network_spec, run_network
+
     spec = network_spec(dataset=args.dataset, seed=args.seed, table=args.table,
                         conv_layers=args.conv_layers, svhn_extra=args.svhn_extra)
     device = resolve_device(args.device)
