@@ -357,7 +357,7 @@ def test_cli_load_reports_skipped_tables(with_bad_tables, capsys, tmp_path):
     csv = tmp_path / "summary.csv"
     assert main(["load", str(root), "--csv", str(csv)]) == 0
     out, err = capsys.readouterr()
-    assert f"loaded 3 networks from 3 tables" in out
+    assert "loaded 3 networks from 3 tables" in out
     assert f"skipped {len(bad)} malformed tables" in out
     assert sorted(line.split(":")[0].removeprefix("skipped ") for line in err.splitlines()) == sorted(bad)
     table = pd.read_csv(csv)

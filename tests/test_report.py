@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-import pytest
 from matplotlib.image import imread
 
 from nnlife.analysis import load
