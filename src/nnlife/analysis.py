@@ -43,8 +43,7 @@ import math
 import multiprocessing
 import os
 import sys
-from collections import deque
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import closing
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -305,24 +304,33 @@ def _load_tables(
 
 
 def _map_chunks(chunks: list[list[str]], keep_text: bool, workers: int) -> Iterator[dict]:
-    """Parse chunks in order, on ``workers`` processes, with a bounded number in flight."""
+    """Parse chunks on ``workers`` processes and yield their results in chunk order.
+
+    At most two chunks per worker are in flight; a new one is submitted as soon as any
+    finishes, so a slow chunk never leaves a worker idle (finished results wait for their turn).
+    """
     if workers <= 1 or len(chunks) <= 1:
         for chunk in chunks:
             yield _read_chunk(chunk, keep_text)
         return
-    context = _pool_context()
-    todo = iter(chunks)
-    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context) as pool:
-        pending = deque(pool.submit(_read_chunk, c, keep_text) for c in itertools.islice(todo, 2 * workers))
+    todo = enumerate(chunks)
+    finished: dict[int, dict] = {}
+    turn = 0
+    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=_pool_context()) as pool:
+        running = {pool.submit(_read_chunk, c, keep_text): i for i, c in itertools.islice(todo, 2 * workers)}
         try:
-            while pending:
-                result = pending.popleft().result()
-                following = next(todo, None)
-                if following is not None:
-                    pending.append(pool.submit(_read_chunk, following, keep_text))
-                yield result
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    finished[running.pop(future)] = future.result()
+                    following = next(todo, None)
+                    if following is not None:
+                        running[pool.submit(_read_chunk, following[1], keep_text)] = following[0]
+                while turn in finished:
+                    yield finished.pop(turn)
+                    turn += 1
         finally:
-            for future in pending:
+            for future in running:
                 future.cancel()
 
 
