@@ -313,17 +313,17 @@ def _map_chunks(chunks: list[list[str]], keep_text: bool, workers: int) -> Itera
         for chunk in chunks:
             yield _read_chunk(chunk, keep_text)
         return
-    todo = enumerate(chunks)
+    waiting = enumerate(chunks)
     finished: dict[int, dict] = {}
     turn = 0
     with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=_pool_context()) as pool:
-        running = {pool.submit(_read_chunk, c, keep_text): i for i, c in itertools.islice(todo, 2 * workers)}
+        running = {pool.submit(_read_chunk, c, keep_text): i for i, c in itertools.islice(waiting, 2 * workers)}
         try:
             while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     finished[running.pop(future)] = future.result()
-                    following = next(todo, None)
+                    following = next(waiting, None)
                     if following is not None:
                         running[pool.submit(_read_chunk, following[1], keep_text)] = following[0]
                 while turn in finished:
