@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "training",
     "analysis",
     "prediction",
+    "campaigns",
 ]
 
 

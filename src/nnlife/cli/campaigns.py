@@ -1,0 +1,135 @@
+"""`nnlife campaign` and `nnlife status`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..spec import DATASETS, dataset_info
+
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "campaign",
+        help="train many random networks per data set, resumably, on local workers or Ray",
+        description="Plan N networks per data set (conv-layer counts stratified, seeds derived from "
+        "--seed), write the plan to OUT/campaign.json, then train every network that has no table yet, "
+        "most expensive first: OUT/<Dataset dir>_models/<ID>.txt plus records, laid out like the "
+        "published data set. Re-running the same command resumes (finished networks are never "
+        "retrained; failed ones are retried); different defining options in the same OUT are refused. "
+        "Exit status 0 when every network is done, 1 when some failed.",
+    )
+    p.add_argument("--datasets", required=True, type=_datasets, metavar="D[,D...]",
+                   help=f"comma-separated, from {', '.join(DATASETS)}")
+    p.add_argument("--per-dataset", required=True, type=_positive, metavar="N", help="networks per data set")
+    p.add_argument("--seed", required=True, type=_seed, metavar="S", help="master seed in [0, 2**32)")
+    p.add_argument("--out", required=True, metavar="DIR", help="campaign directory")
+    p.add_argument("--epochs", type=_positive, default=40, metavar="E", help="epochs per network (default 40)")
+    p.add_argument("--train-images", type=_positive, metavar="N", help="train on the first N training images")
+    p.add_argument("--test-images", type=_positive, metavar="M", help="validate on the first M test images")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32 (default, TF32 off), tf32, or bf16 autocast")
+    p.add_argument("--deterministic", action="store_true", help="enforce deterministic algorithms")
+    p.add_argument("--svhn-extra", action="store_true", help="SVHN: append the extra split to the training split")
+    p.add_argument("--early-stop", metavar="METHOD",
+                   help="stop each network once this prediction method is confident (e.g. penguin)")
+    p.add_argument("--target-epoch", type=float, metavar="E",
+                   help="the epoch the early-stop method predicts (default min(20, --epochs))")
+    run = p.add_argument_group("execution (may change between runs of the same campaign)")
+    run.add_argument("--workers", type=_positive, metavar="K",
+                     help="CPU worker processes (default: one per core); with --ray, the CPUs of a local instance")
+    run.add_argument("--per-gpu", type=_positive, default=1, metavar="G",
+                     help="concurrent trainings on each GPU (default 1)")
+    run.add_argument("--device", default="auto", metavar="DEV",
+                     help="auto (default: every visible GPU, else the CPU), cpu, cuda, or cuda:N[,M...]")
+    run.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                     help="run on Ray: alone, start a local instance; with ADDRESS, join that cluster")
+    run.add_argument("--retries", type=_count, default=2, metavar="R",
+                     help="tries after a network's first failure in this run (default 2)")
+    run.add_argument("--threads", type=_positive, metavar="T", help="torch threads per training")
+    run.add_argument("--data-root", metavar="DIR",
+                     help="where data files are found and downloaded (default $NNLIFE_DATA, else ~/.cache/nnlife)")
+    run.add_argument("--no-download", action="store_true", help="never use the network; fail if a data file is missing")
+    p.set_defaults(func=run_campaign_command)
+
+    p = subparsers.add_parser(
+        "status",
+        help="progress of a campaign, running or stopped",
+        description="Print a campaign's progress: done, failed and remaining networks per data set, "
+        "whether a run is active (and its PID), the latest run's rate and ETA, failures and the last events.",
+    )
+    p.add_argument("out", metavar="DIR", help="campaign directory")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--events", type=_count, default=5, metavar="N", help="last journal events to show (default 5)")
+    p.set_defaults(func=run_status)
+
+
+def _datasets(text: str) -> tuple[str, ...]:
+    try:
+        return tuple(dataset_info(part.strip()).name for part in text.split(",") if part.strip())
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}")
+    return value
+
+
+def run_campaign_command(args: argparse.Namespace) -> int:
+    from ..campaign import CampaignOptions, ExecutionOptions, run_campaign
+    from ..executors import WorkerStartError
+
+    options = CampaignOptions(
+        datasets=args.datasets, per_dataset=args.per_dataset, seed=args.seed, epochs=args.epochs,
+        train_images=args.train_images, test_images=args.test_images, precision=args.precision,
+        deterministic=args.deterministic, svhn_extra=args.svhn_extra, early_stop=args.early_stop,
+        target_epoch=args.target_epoch,
+    )
+    execution = ExecutionOptions(
+        workers=args.workers, per_gpu=args.per_gpu, device=args.device, ray=args.ray, retries=args.retries,
+        data_root=args.data_root, download=not args.no_download, threads=args.threads,
+    )
+    try:
+        summary = run_campaign(args.out, options, execution, echo=lambda text: print(text, file=sys.stderr))
+    except WorkerStartError as err:
+        print(f"nnlife campaign: error: {err}", file=sys.stderr)
+        return 1
+    print(summary.text())
+    return 1 if summary.failures else 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from ..campaign import campaign_status
+
+    status = campaign_status(args.out, last=args.events)
+    print(json.dumps(status.to_dict()) if args.json else status.text())
+    return 0
