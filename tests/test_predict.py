@@ -2,6 +2,7 @@
 combinations, the online stopper, and the `predict` / `evaluate` commands."""
 
 import csv
+import dataclasses
 import math
 import warnings
 
@@ -270,6 +271,18 @@ def test_online_stopper_and_simulate_agree(method, reference_paths):
     if stopper.converged:
         assert fed == 2 * stopper.stop_epoch
         assert stopper.observe(c.epochs[fed], c.valAcc[fed], c.trainLoss[fed]) is True  # stays stopped
+
+
+def test_online_stopper_is_a_training_listener(reference_paths):
+    from collections import namedtuple
+
+    Row = namedtuple("Row", "epoch trainLoss valLoss valAcc")
+    table = read_table(reference_paths[1])
+    stopper = OnlineStopper("penguin", target_epoch=20)
+    c = table.curve
+    votes = [stopper(Row(*r)) for r in zip(c.epochs[:8], c.trainLoss, c.valLoss, c.valAcc)]
+    assert votes == [False] * 5 + [True] * 3  # stops after 3.0 epochs, then stays stopped
+    assert stopper.result() == dataclasses.replace(simulate("penguin", table.curve, 20), actual=None)
 
 
 def test_online_stopper_ignores_rows_past_the_target():

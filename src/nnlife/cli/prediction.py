@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "method: networks, fraction stopped early, mean fraction of epochs saved (relative to "
         "training up to the target epoch), mean absolute error of the predicted valAcc, "
         "Spearman rank correlation of predicted and actual, and how many of the true top 10 "
-        "%% remain in the predicted top 10 %%.",
+        "% remain in the predicted top 10 %.",
     )
     p.add_argument("paths", nargs="+", metavar="DIR|FILE", help="tables, or directories searched for *.txt tables")
     p.add_argument("--methods", type=_methods, default=list(METHODS), metavar="A,B,...",
