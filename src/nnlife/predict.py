@@ -185,13 +185,25 @@ class Predictor(ABC):
         return f"{type(self).__name__}({params})"
 
 
+class _Windowed(Predictor):
+    """A method that stops by the :class:`StabilityWindow` with ``N`` and ``threshold``."""
+
+    def __init__(self, N: int = DEFAULT_N, threshold: float = DEFAULT_THRESHOLD):
+        StabilityWindow(N, threshold)  # check the parameters now, not at the first curve
+        self.N = N
+        self.threshold = threshold
+
+    def window(self) -> StabilityWindow:
+        return StabilityWindow(self.N, self.threshold)
+
+
 # --------------------------------------------------------------------------------------
 # PENGUIN (SYSTEM.md section 6)
 
 PENGUIN_A_RESET = 199.99  # a fit whose asymptote reaches the bound (200) clears the history
 
 
-class Penguin(Predictor):
+class Penguin(_Windowed):
     """PENGUIN exactly: after each new point i >= 2 (x = 2 * epoch, y = valAcc in percent),
     fit ``a - b**(c - x)`` on points [0, i) and evaluate it at ``x = 2 * target_epoch``; a
     failed or non-finite fit adds nothing, ``a >= 199.99`` clears the history, anything else
@@ -199,13 +211,8 @@ class Penguin(Predictor):
 
     name = "penguin"
 
-    def __init__(self, N: int = DEFAULT_N, threshold: float = DEFAULT_THRESHOLD):
-        StabilityWindow(N, threshold)  # check the parameters now
-        self.N = N
-        self.threshold = threshold
-
     def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
-        return _PenguinTracker(check_target_epoch(target_epoch), StabilityWindow(self.N, self.threshold))
+        return _PenguinTracker(check_target_epoch(target_epoch), self.window())
 
 
 class _PenguinTracker(Tracker):
@@ -339,18 +346,16 @@ class _FamilyTracker(Tracker):
         """The method's prediction from the families' newest fits."""
 
 
-class FamilyMethod(Predictor):
+class FamilyMethod(_Windowed):
     """One curve family refitted after every row; stop by the :class:`StabilityWindow`."""
 
     def __init__(self, family: str, N: int = DEFAULT_N, threshold: float = DEFAULT_THRESHOLD):
-        StabilityWindow(N, threshold)
+        super().__init__(N, threshold)
         self.name = family
         self.family = FAMILIES[family]
-        self.N = N
-        self.threshold = threshold
 
     def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
-        return _SingleTracker(check_target_epoch(target_epoch), [self.family], StabilityWindow(self.N, self.threshold))
+        return _SingleTracker(check_target_epoch(target_epoch), [self.family], self.window())
 
 
 class _SingleTracker(_FamilyTracker):
@@ -362,20 +367,15 @@ class _SingleTracker(_FamilyTracker):
         return Prediction(value, None, self.window.push(value))
 
 
-class BestFit(Predictor):
+class BestFit(_Windowed):
     """After every row, the family with the lowest held-out error on the prefix (see
     :meth:`_FamilyTracker.held_out_error`); its prediction, with that error as uncertainty;
     stop by the :class:`StabilityWindow`."""
 
     name = "best_fit"
 
-    def __init__(self, N: int = DEFAULT_N, threshold: float = DEFAULT_THRESHOLD):
-        StabilityWindow(N, threshold)
-        self.N = N
-        self.threshold = threshold
-
     def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
-        return _BestTracker(check_target_epoch(target_epoch), list(FAMILIES.values()), StabilityWindow(self.N, self.threshold))
+        return _BestTracker(check_target_epoch(target_epoch), list(FAMILIES.values()), self.window())
 
 
 class _BestTracker(_FamilyTracker):
@@ -395,7 +395,7 @@ class _BestTracker(_FamilyTracker):
         return Prediction(value, error, self.window.push(value))
 
 
-class Ensemble(Predictor):
+class Ensemble(_Windowed):
     """All families, weighted by ``1 / held-out MSE`` (see
     :meth:`_FamilyTracker.held_out_error`), so that the families that extrapolated this curve
     well dominate; the uncertainty is the weighted standard deviation of the families'
@@ -404,13 +404,8 @@ class Ensemble(Predictor):
 
     name = "ensemble"
 
-    def __init__(self, N: int = DEFAULT_N, threshold: float = DEFAULT_THRESHOLD):
-        StabilityWindow(N, threshold)
-        self.N = N
-        self.threshold = threshold
-
     def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
-        return _EnsembleTracker(check_target_epoch(target_epoch), list(FAMILIES.values()), StabilityWindow(self.N, self.threshold))
+        return _EnsembleTracker(check_target_epoch(target_epoch), list(FAMILIES.values()), self.window())
 
 
 class _EnsembleTracker(_FamilyTracker):
