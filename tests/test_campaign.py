@@ -249,7 +249,7 @@ def test_missing_ray_and_bad_execution_options_are_one_line_errors(tmp_path, dat
 # ---- failures: a crashed worker, out of memory, a diverging network ----------------------------
 
 
-def test_crash_oom_and_divergence_are_survived_and_recorded(tmp_path, data_root, monkeypatch):
+def test_crash_oom_and_divergence_are_survived_and_recorded(tmp_path, data_root, monkeypatch, capsys):
     options = C.CampaignOptions(**FOUR_WITH_DIVERGING)
     manifest = C.open_manifest(tmp_path, options)  # the IDs to inject faults into
     nets = {n.ID: n for n in manifest.networks}
@@ -257,7 +257,9 @@ def test_crash_oom_and_divergence_are_survived_and_recorded(tmp_path, data_root,
     diverging = max(specs, key=lambda i: specs[i].learning_rate)
     crash, oom, hopeless = sorted(set(nets) - {diverging})
     monkeypatch.setenv(C.FAULTS_ENV, f"crash:{crash}:1,oom:{oom}:1,oom-always:{hopeless}:*")
-    summary = C.run_campaign(tmp_path, options, execution(data_root, retries=1))
+    summary = C.run_campaign(tmp_path, options, execution(data_root, retries=1, progress=True))
+    bar = capsys.readouterr().err.split("\r")[-2]  # the bar's last state before it closed
+    assert bar.startswith("networks:  75%") and "3/4" in bar and bar.rstrip().endswith("FashionMNIST 3/4 failed 1]")
     b = nets[hopeless].batch_size
     reason = f"out of memory even with {b} micro-batches (one image at a time, batch size {b})"
     assert (summary.trained, summary.failures) == (3, (C.Failure(hopeless, "FashionMNIST", reason),))
@@ -344,20 +346,24 @@ def test_kill_9_at_several_moments_then_resume(tmp_path, data_root):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     count = lambda kind: len(events_of(out, kind)) if (out / C.JOURNAL).exists() else 0  # noqa: E731
     moments = [
-        lambda: time.sleep(1.5) or True,  # while it starts up
-        lambda: count("start") > starts_before and (time.sleep(0.3) or True),  # a network is training
-        lambda: count("done") >= done_before + 2,  # part of the campaign is done
+        (signal.SIGKILL, lambda: time.sleep(1.5) or True),  # while it starts up
+        (signal.SIGKILL, lambda: count("start") > starts_before and (time.sleep(0.3) or True)),  # mid-training
+        (signal.SIGKILL, lambda: count("done") >= done_before + 2),  # part of the campaign is done
+        (signal.SIGTERM, lambda: count("start") > starts_before),  # stopped politely: same outcome
     ]
-    for moment in moments:
+    for sig, moment in moments:
         starts_before, done_before = count("start"), count("done")
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         _wait_for(moment, proc)
         if count("start") > starts_before:
             status = C.campaign_status(out)
             assert status.running_pid == proc.pid and f"running (PID {proc.pid})" in status.text()
         workers = _children(proc.pid)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.send_signal(sig)
+        stderr = proc.communicate()[1]
+        if sig == signal.SIGTERM:
+            assert (proc.returncode, stderr.splitlines()[-1]) == (130, "nnlife campaign: interrupted")
+            assert C.read_journal(out)[-1]["event"] == "interrupted"
         deadline = time.monotonic() + 10
         while any(_alive(p) for p in workers) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -386,7 +392,7 @@ def test_kill_9_at_several_moments_then_resume(tmp_path, data_root):
             assert done_event["started"] == record.started
         interrupted += kinds.count("start") > 1
     assert interrupted >= 1  # a kill did land while a network was training
-    assert len(events_of(out, "campaign-start")) == 3  # the kill at start-up came before it
+    assert len(events_of(out, "campaign-start")) == 4  # the kill at start-up came before it
 
 
 # ---- early termination ------------------------------------------------------------------------

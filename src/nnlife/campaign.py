@@ -614,23 +614,29 @@ Report = Callable[[str, dict], None]
 _SYNTHETIC: dict[tuple, Any] = {}
 
 
-def synthetic_data(dataset: str, *, device: str = "cpu", svhn_extra: bool = False):
-    """Seeded random images and labels with the exact shapes of ``dataset``'s splits (for
-    throughput measurements); cached per process like :func:`nnlife.data.load_data`."""
+def synthetic_data(dataset: str, *, device: str = "cpu", svhn_extra: bool = False, train_images: int | None = None,
+                   test_images: int | None = None):
+    """Seeded random images and labels in ``dataset``'s shapes, for throughput measurements:
+    the first ``train_images``/``test_images`` of splits of the official sizes (the sizes the
+    trainer and the records see; default: all). Cached per process like
+    :func:`nnlife.data.load_data`."""
     import torch
 
     from .data import from_arrays, resolve_device
 
     info = dataset_info(dataset)
-    key = (info.name, str(device), svhn_extra)
+    n_train_full = info.n_train + (SVHN_EXTRA_IMAGES if svhn_extra and info.name == "SVHN" else 0)
+    n_train = min(train_images or n_train_full, n_train_full)
+    n_test = min(test_images or info.n_test, info.n_test)
+    key = (info.name, str(device), svhn_extra, n_train, n_test)
     if key not in _SYNTHETIC:
-        n_train = info.n_train + (SVHN_EXTRA_IMAGES if svhn_extra and info.name == "SVHN" else 0)
         g = torch.Generator().manual_seed(list(DATASETS).index(info.name))
         shape = (info.channels, info.side, info.side)
         x = lambda n: torch.randint(0, 256, (n, *shape), generator=g, dtype=torch.uint8)  # noqa: E731
         y = lambda n: torch.randint(0, info.classes, (n,), generator=g)  # noqa: E731
-        _SYNTHETIC[key] = from_arrays(info.name, x(n_train), y(n_train), x(info.n_test), y(info.n_test),
-                                      files=("synthetic",), device=resolve_device(device), svhn_extra=svhn_extra)
+        _SYNTHETIC[key] = from_arrays(info.name, x(n_train), y(n_train), x(n_test), y(n_test), files=("synthetic",),
+                                      device=resolve_device(device), n_train_full=n_train_full,
+                                      n_test_full=info.n_test, svhn_extra=svhn_extra)
     return _SYNTHETIC[key]
 
 
@@ -640,7 +646,8 @@ def task_data(task: Task):
 
     options = task.options
     if options.synthetic:
-        return synthetic_data(task.net.dataset, device=task.device, svhn_extra=options.svhn_extra)
+        return synthetic_data(task.net.dataset, device=task.device, svhn_extra=options.svhn_extra,
+                              train_images=options.train_images, test_images=options.test_images)
     return load_data(task.net.dataset, root=task.data_root, device=resolve_device(task.device),
                      download=task.download, svhn_extra=options.svhn_extra and task.net.dataset == "SVHN")
 
@@ -745,13 +752,20 @@ def run_one(task: Task, report: Report | None = None) -> dict:
             listeners.append(_InjectedOOM())
         if any(f.kind == "error" for f in faults):
             listeners.append(_InjectedError())
+        out_of_memory = False
         try:
             path = run_network(spec, data, task.out, ID=net.ID, epochs=options.epochs, precision=options.precision,
                                deterministic=options.deterministic, micro_batches=micro_batches,
                                train_images=options.train_images, test_images=options.test_images,
                                listeners=listeners, record_extra=extra)
-        except torch.cuda.OutOfMemoryError as err:
-            del err  # the traceback holds the frames' tensors: let them go before retrying
+        except torch.cuda.OutOfMemoryError:
+            out_of_memory = True
+        except InputError as err:  # options that cannot work for this network
+            return failed(str(err), retryable=False)
+        except Exception as err:
+            return failed(f"{type(err).__name__}: {err}")
+        if out_of_memory:
+            # Out of the except block: the traceback, and the tensors its frames hold, are gone.
             _free_memory()
             if micro_batches >= spec.batch_size:
                 error = (f"out of memory even with {micro_batches} micro-batches "
@@ -762,10 +776,6 @@ def run_one(task: Task, report: Report | None = None) -> dict:
             extra["oom_retries"] += 1
             report("oom-retry", {"micro_batches": micro_batches})
             continue
-        except InputError as err:  # options that cannot work for this network
-            return failed(str(err), retryable=False)
-        except Exception as err:
-            return failed(f"{type(err).__name__}: {err}")
         record = read_record(record_file(task.out, net))
         return {"status": record.status, "error": None, "retryable": False, "epochs_trained": record.epochs_trained,
                 "micro_batches": micro_batches, "oom_retries": extra["oom_retries"], "worker": worker,

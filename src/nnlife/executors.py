@@ -30,6 +30,7 @@ directory, which on a multi-node cluster must be a shared file system.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import multiprocessing
@@ -150,7 +151,7 @@ def _worker_main(conn, parent_pid: int, gpu: str | None, threads: int) -> None:
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     if gpu is not None:
-        # Read when CUDA initialises, which nothing has done yet in this process.
+        # Set by the parent before this process started; CUDA reads it when it initialises.
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     import torch
 
@@ -180,6 +181,23 @@ def _worker_main(conn, parent_pid: int, gpu: str | None, threads: int) -> None:
 # The local pool
 
 
+@contextlib.contextmanager
+def _environment(name: str, value: str | None):
+    """``os.environ[name] = value`` for the duration (nothing when value is None)."""
+    if value is None:
+        yield
+        return
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = saved
+
+
 class _Worker:
     def __init__(self, slot: Slot, process, conn):
         self.slot = slot
@@ -203,7 +221,8 @@ class LocalPool:
         ours, theirs = self.ctx.Pipe(duplex=True)
         process = self.ctx.Process(target=_worker_main, args=(theirs, os.getpid(), slot.gpu, slot.threads),
                                    name=f"nnlife-worker-{slot.index}", daemon=True)
-        process.start()
+        with _environment("CUDA_VISIBLE_DEVICES", slot.gpu):  # the child starts with it set
+            process.start()
         theirs.close()
         worker = _Worker(slot, process, ours)
         worker.idle_deaths = idle_deaths
