@@ -45,39 +45,18 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from nnlife.build import build
 from nnlife.campaign import (_SYNTHETIC, CampaignOptions, ExecutionOptions, Manifest, PlannedRun, read_journal,
-                             run_campaign,
-                             synthetic_data, write_manifest)
+                             run_campaign, synthetic_data, write_manifest)
 from nnlife.data import resolve_device
 from nnlife.executors import cores
 from nnlife.sample import plan
 from nnlife.shapes import analyse
 from nnlife.spec import DATASETS, dataset_info
 from nnlife.train import _precision, derive_seeds, plan_run
+
+from device_peaks import peak_tflops, sync  # beside this script
 from selection import choose_sample
 
-# Dense peak TFLOP/s by (device name fragment, precision); fp32 on tensor-core GPUs is the
-# CUDA-core rate. Sources: the vendors' data sheets (SXM parts).
-PEAK_TFLOPS = {
-    ("H200", "fp32"): 67.0, ("H200", "tf32"): 494.7, ("H200", "bf16"): 989.4,
-    ("H100", "fp32"): 67.0, ("H100", "tf32"): 494.7, ("H100", "bf16"): 989.4,
-    ("A100", "fp32"): 19.5, ("A100", "tf32"): 156.0, ("A100", "bf16"): 312.0,
-    ("V100", "fp32"): 15.7,
-}
 FULL = (2000, 40)  # networks per data set, epochs: the published campaign
-
-
-def peak_tflops(device: torch.device, precision: str, override: float | None) -> float | None:
-    if override:
-        return override
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((v for (frag, prec), v in PEAK_TFLOPS.items() if frag in name and prec == precision), None)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # --------------------------------------------------------------------------------------

@@ -30,7 +30,8 @@ from datetime import datetime
 
 from nnlife.campaign import CampaignOptions, ExecutionOptions, Manifest, manifest_path, run_campaign, write_manifest
 from nnlife.errors import InputError
-from selection import choose_sample
+
+from selection import choose_sample  # beside this script
 
 DATASET = "FashionMNIST"
 
