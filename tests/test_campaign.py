@@ -212,6 +212,32 @@ def test_small_campaign_gives_exactly_the_planned_tables_and_a_rerun_does_nothin
     assert status["rate_per_hour"] > 0 and status["last_events"][-1]["event"] == "campaign-end"
 
 
+def test_status_time_left_is_paced_by_flops_not_by_network_counts(tmp_path):
+    # A stopped campaign whose latest run finished its two most expensive networks in 600 s:
+    # the time left is the FLOPs left at that pace (most expensive first makes a count-based
+    # estimate far too long). Nothing is trained: the journal and the tables are written here.
+    options = C.CampaignOptions(**SIX)
+    manifest = C.open_manifest(tmp_path, options)
+    order = C.training_order(options, manifest.networks)
+    first, rest = order[:2], order[2:]
+    t0 = datetime(2026, 1, 1, 12, 0, 0)
+    events = [{"time": t0.isoformat(), "event": "campaign-start", "planned": 6}]
+    for i, net in enumerate(first):
+        C.table_file(tmp_path, net).parent.mkdir(parents=True, exist_ok=True)
+        C.table_file(tmp_path, net).write_text("done\n")
+        events.append({"time": (t0 + timedelta(seconds=300 * (i + 1))).isoformat(), "event": "done", "ID": net.ID,
+                       "dataset": net.dataset, "status": "complete", "epochs_trained": 40.0, "seconds": 300.0})
+    (tmp_path / C.JOURNAL).write_text("".join(json.dumps(e) + "\n" for e in events))
+
+    status = C.campaign_status(tmp_path)
+    done_cost, left_cost = sum(n.cost(options) for n in first), sum(n.cost(options) for n in rest)
+    assert left_cost < done_cost  # these plans are dominated by their costliest networks
+    assert status.rate_per_hour == pytest.approx(2 / 600 * 3600)
+    assert status.eta_seconds == pytest.approx(600 * left_cost / done_cost)
+    assert status.eta_seconds < 4 / status.rate_per_hour * 3600  # what counting networks would say
+    assert f"ETA {C._duration(status.eta_seconds)} (from the FLOPs left)" in status.text()
+
+
 # ---- the lock ---------------------------------------------------------------------------------
 
 

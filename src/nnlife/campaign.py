@@ -1013,8 +1013,10 @@ def _run(out: Path, manifest: Manifest, todo: list[PlannedRun], history: list[di
     trained = stopped = halves = 0
     per_dataset_done = {d: sum(1 for n in manifest.networks if n.dataset == d and is_done(out, n)) for d in options.datasets}
     per_dataset_total = {d: sum(1 for n in manifest.networks if n.dataset == d) for d in options.datasets}
+    work_left = sum(n.cost(options) for n in todo)  # for the time left (see _eta)
+    work_done = 0.0
     bar = _Bar(len(manifest.networks), len(manifest.networks) - len(todo), execution.progress)
-    bar.update(0, per_dataset_done, per_dataset_total, 0)
+    bar.update(0, per_dataset_done, per_dataset_total, 0, None)
 
     def task_for(net: PlannedRun) -> Task:
         # device and threads are the executor's to fill in: it knows which worker runs it
@@ -1022,6 +1024,7 @@ def _run(out: Path, manifest: Manifest, todo: list[PlannedRun], history: list[di
                     "", None, execution.data_root, execution.download, faults_text)
 
     def attempt_failed(task: Task, kind: str, error: str, retryable: bool) -> None:
+        nonlocal work_left
         net, attempt = task.net, task.attempt
         final = not retryable or attempt > execution.retries
         journal.event(kind, ID=net.ID, dataset=net.dataset, attempt=attempt, error=error, final=final)
@@ -1035,6 +1038,7 @@ def _run(out: Path, manifest: Manifest, todo: list[PlannedRun], history: list[di
         errors.setdefault(net.ID, []).append(f"attempt {attempt}: {error}")
         if final:
             failures.append(Failure(net.ID, net.dataset, error))
+            work_left -= net.cost(options)
         else:
             journal.event("retry", ID=net.ID, dataset=net.dataset, attempt=attempt + 1)
             heapq.heappush(queue, by_order[net.ID])
@@ -1068,12 +1072,16 @@ def _run(out: Path, manifest: Manifest, todo: list[PlannedRun], history: list[di
                     stopped += info["status"] == "stopped_early"
                     halves += int(round(2 * info["epochs_trained"]))
                     per_dataset_done[net.dataset] += 1
+                    work_done += net.cost(options)
+                    work_left -= net.cost(options)
                     journal.event("done", ID=net.ID, dataset=net.dataset, attempt=task.attempt, status=info["status"],
                                   epochs_trained=info["epochs_trained"], micro_batches=info["micro_batches"],
                                   seconds=round(info["seconds"], 3), started=info.get("started"), worker=info["worker"])
-                    bar.update(1, per_dataset_done, per_dataset_total, len(failures))
+                    bar.update(1, per_dataset_done, per_dataset_total, len(failures),
+                               _eta(work_left, work_done, time.time() - t_start))
                 if kind != "start":
-                    bar.update(0, per_dataset_done, per_dataset_total, len(failures))
+                    bar.update(0, per_dataset_done, per_dataset_total, len(failures),
+                               _eta(work_left, work_done, time.time() - t_start))
     except KeyboardInterrupt:
         interrupted = True
         journal.event("interrupted", pid=os.getpid(), trained=trained)
@@ -1131,13 +1139,15 @@ class _Bar:
         if enabled:
             from tqdm import tqdm
 
+            # tqdm's own time left counts networks; the postfix has the estimate by FLOPs (_eta).
             self.bar = tqdm(total=total, initial=initial, desc="networks", unit="net", file=sys.stderr,
-                            dynamic_ncols=True, smoothing=0.05)
+                            dynamic_ncols=True, smoothing=0.05,
+                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}{postfix}]")
 
-    def update(self, n: int, done: dict[str, int], total: dict[str, int], failed: int) -> None:
+    def update(self, n: int, done: dict[str, int], total: dict[str, int], failed: int, eta: float | None) -> None:
         if self.bar is None:
             return
-        postfix = " ".join(f"{d} {done[d]}/{total[d]}" for d in total)
+        postfix = f"ETA {_duration(eta)}, " + " ".join(f"{d} {done[d]}/{total[d]}" for d in total)
         if failed:
             postfix += f" failed {failed}"
         self.bar.set_postfix_str(postfix, refresh=False)
@@ -1201,7 +1211,7 @@ class CampaignStatus:
         for d in self.datasets:
             lines.append(f"  {d.dataset:<{width}}  {d.planned:>7}  {d.done:>5}  {d.failed:>6}  {d.remaining:>9}")
         if self.rate_per_hour:
-            eta = f", ETA {_duration(self.eta_seconds)}" if self.eta_seconds is not None else ""
+            eta = f", ETA {_duration(self.eta_seconds)} (from the FLOPs left)" if self.eta_seconds is not None else ""
             lines.append(f"rate {self.rate_per_hour:.1f} networks/hour in the latest run{eta}")
         if self.failures:
             lines.append(f"failed ({len(self.failures)}; a re-run retries them):")
@@ -1210,6 +1220,15 @@ class CampaignStatus:
             lines.append("last events:")
             lines += ["  " + _log_line(e) for e in self.last_events]
         return "\n".join(lines)
+
+
+def _eta(work_left: float, work_done: float, seconds: float) -> float | None:
+    """Seconds until ``work_left`` is done at the pace at which ``work_done`` took ``seconds``.
+    Work is :meth:`PlannedRun.cost` (FLOPs), not a count of networks: the most expensive
+    networks go first, so a count-based estimate would be many times too long early on."""
+    if work_done <= 0 or seconds <= 0:
+        return None
+    return work_left * seconds / work_done
 
 
 def _duration(seconds: float | None) -> str:
@@ -1224,13 +1243,16 @@ def _duration(seconds: float | None) -> str:
 def campaign_status(out: str | Path, *, last: int = 5) -> CampaignStatus:
     """Progress of the campaign in ``out``, running or not: tables done, networks whose
     latest attempt failed, the rest remaining; whether a run holds the lock; the latest run's
-    rate (networks finished per hour, from the journal) and the time left at that rate."""
+    rate (networks finished per hour, from the journal) and the time left at the pace of its
+    FLOPs (see :func:`_eta`)."""
     from .record import read_record
 
     out = Path(out)
     manifest = read_manifest(out)
     events = read_journal(out)
+    pid = lock_holder(out)
     progress, failures = [], []
+    left: list[PlannedRun] = []  # what the campaign has yet to train (a running one retries failures)
     for dataset in manifest.options.datasets:
         nets = [n for n in manifest.networks if n.dataset == dataset]
         done = failed = 0
@@ -1239,34 +1261,42 @@ def campaign_status(out: str | Path, *, last: int = 5) -> CampaignStatus:
                 done += 1
                 continue
             path = record_file(out, net)
+            record = None
             if path.exists():
                 try:
                     record = read_record(path)
                 except InputError:
+                    pass
+            if record is not None and record.status == "failed":
+                failed += 1
+                failures.append(Failure(net.ID, dataset, record.error or ""))
+                if pid is None:
                     continue
-                if record.status == "failed":
-                    failed += 1
-                    failures.append(Failure(net.ID, dataset, record.error or ""))
+            left.append(net)
         progress.append(DatasetProgress(dataset, len(nets), done, failed))
-    pid = lock_holder(out)
-    rate = _latest_rate(events, running=pid is not None)
-    remaining = sum(p.remaining + (p.failed if pid is not None else 0) for p in progress)
-    eta = remaining / rate * 3600 if rate and remaining else None
+    rate = eta = None
+    latest = _latest_run(events, running=pid is not None)
+    if latest is not None:
+        done_ids, seconds = latest
+        rate = len(done_ids) / seconds * 3600
+        if left:
+            cost = {n.ID: n.cost(manifest.options) for n in manifest.networks}
+            eta = _eta(sum(cost[n.ID] for n in left), sum(cost.get(ID, 0.0) for ID in done_ids), seconds)
     return CampaignStatus(str(out), tuple(progress), pid, tuple(events[-last:]) if last else (), rate, eta,
                           tuple(failures))
 
 
-def _latest_rate(events: list[dict], running: bool) -> float | None:
-    """Networks finished per hour since the latest ``campaign-start``: up to now while it
-    runs, else up to its last event."""
+def _latest_run(events: list[dict], running: bool) -> tuple[list[str], float] | None:
+    """The IDs finished since the latest ``campaign-start`` and the seconds since it: up to now
+    while it runs, else up to its last event. None before any network finished."""
     starts = [i for i, e in enumerate(events) if e.get("event") == "campaign-start"]
     if not starts:
         return None
     run = events[starts[-1]:]
-    done = sum(1 for e in run if e.get("event") == "done" and not e.get("recovered"))
+    done = [e["ID"] for e in run if e.get("event") == "done" and not e.get("recovered") and "ID" in e]
     if not done:
         return None
     t0 = datetime.fromisoformat(run[0]["time"])
     t1 = datetime.now() if running else datetime.fromisoformat(run[-1]["time"])
-    hours = (t1 - t0).total_seconds() / 3600
-    return done / hours if hours > 0 else None
+    seconds = (t1 - t0).total_seconds()
+    return (done, seconds) if seconds > 0 else None
