@@ -9,8 +9,7 @@ That biases the list towards cheap networks: benchmarks that use a cap say so.
 
 from __future__ import annotations
 
-import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from nnlife.campaign import PlannedRun
 from nnlife.sample import plan
@@ -26,7 +25,7 @@ def choose_sample(datasets, master_seed: int, per_count: int, max_mflops: float 
     others of that count: a fixed list for a given seed, every count present. IDs are
     creation times, strictly increasing, as a campaign assigns them."""
     chosen: list[PlannedRun] = []
-    t = time.time()
+    when = datetime.now()
     for dataset in datasets:
         name = dataset_info(dataset).name
         picked: dict[int, list] = {k: [] for k in range(1, 11)}
@@ -42,7 +41,7 @@ def choose_sample(datasets, master_seed: int, per_count: int, max_mflops: float 
                 break
         for k in range(1, 11):
             for flops, _, planned, spec in picked[k] + sorted(others[k])[: per_count - len(picked[k])]:
-                t += 1e-6
+                when += timedelta(microseconds=1)  # exact steps (a float clock rounds some to the same microsecond)
                 chosen.append(PlannedRun(name, planned.random_seed, k, planned.index,
-                                         make_id(datetime.fromtimestamp(t)), spec.batch_size, flops))
+                                         make_id(when), spec.batch_size, flops))
     return chosen

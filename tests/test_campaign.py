@@ -144,6 +144,17 @@ def test_manifest_round_trip_and_refusals(tmp_path):
         C.read_manifest(tmp_path / "bad")
     with pytest.raises(InputError, match="no campaign here"):
         C.campaign_status(tmp_path / "nothing")
+    # Two networks under one ID would overwrite each other's table: refused on write and on read.
+    twin = dataclasses.replace(first, networks=first.networks[:3] + (dataclasses.replace(first.networks[3], ID=first.networks[1].ID),)
+                               + first.networks[4:])
+    shared = f"field 'networks': networks 1 and 3 share the ID {first.networks[1].ID}; expected one ID per network$"
+    with pytest.raises(InputError, match=f"^{tmp_path / 'twin' / 'campaign.json'}: {shared}"):
+        C.write_manifest(tmp_path / "twin", twin)
+    text = (tmp_path / "campaign.json").read_text().replace(first.networks[3].ID, first.networks[1].ID)
+    (tmp_path / "twin").mkdir()
+    (tmp_path / "twin" / "campaign.json").write_text(text)
+    with pytest.raises(InputError, match=shared):
+        C.read_manifest(tmp_path / "twin")
 
 
 @pytest.mark.parametrize("kw, message", [

@@ -313,8 +313,21 @@ def check_subsets(manifest: Manifest) -> None:
                                  f"whose batch size {b} needs at least {need} {kind} images")
 
 
+def _check_ids(manifest: Manifest, where: str) -> None:
+    """Every network of a campaign has its own ID: tables, records and the journal are keyed
+    by it, so two networks sharing one would overwrite each other's table."""
+    seen: dict[str, int] = {}
+    for i, n in enumerate(manifest.networks):
+        if n.ID in seen:
+            raise InputError(f"{where}: field 'networks': networks {seen[n.ID]} and {i} share the ID {n.ID}; "
+                             f"expected one ID per network")
+        seen[n.ID] = i
+
+
 def write_manifest(out: str | Path, manifest: Manifest) -> Path:
-    """Write ``DIR/campaign.json`` atomically: one network per line."""
+    """Write ``DIR/campaign.json`` atomically: one network per line. Refuses (InputError) a
+    manifest in which two networks share an ID."""
+    _check_ids(manifest, str(manifest_path(out)))
     head = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "created": manifest.created,
             "options": manifest.options.to_dict()}
     lines = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in head.items()]
@@ -341,13 +354,15 @@ def read_manifest(out: str | Path) -> Manifest:
     try:
         options = CampaignOptions.from_dict(obj["options"])
         networks = tuple(PlannedRun(**n) for n in obj["networks"])
-        return Manifest(options, networks, str(obj.get("created", "")))
+        manifest = Manifest(options, networks, str(obj.get("created", "")))
     except KeyError as err:
         raise InputError(f"{path}: field {err}: missing") from None
     except TypeError as err:
         raise InputError(f"{path}: field 'networks': {err}") from None
     except InputError as err:
         raise InputError(f"{path}: field 'options': {err}") from None
+    _check_ids(manifest, str(path))
+    return manifest
 
 
 def open_manifest(out: str | Path, options: CampaignOptions) -> Manifest:
