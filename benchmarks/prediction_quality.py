@@ -8,6 +8,10 @@ For each target epoch it prints, in markdown, the table `nnlife evaluate CORPUS_
 time relative to `penguin` (the plain way, measured in the same run), and the CPU seconds
 one network costs the method alone (its fits not shared with other methods).
 
+Random networks often never learn (flat at chance level), and every method predicts those
+alike, so a second table scores the same outcomes on the networks that learned only (final
+valAcc at least twice chance, the definition of `nnlife summary`).
+
 Then, for the combined methods, a savings-matched comparison: the method rerun with larger
 stability thresholds, and the smallest threshold at which it saves at least as many epochs
 as `penguin`, with its MAE and rank correlation next to penguin's.
@@ -33,6 +37,8 @@ from nnlife.predict import (
     score,
     simulate,
 )
+from nnlife.analysis import LEARNED_CHANCE_MULTIPLE
+from nnlife.spec import dataset_info
 from nnlife.table import Table
 
 MATCHED = ("ensemble", "best_fit")
@@ -53,6 +59,12 @@ def one_network(task: tuple[Table, tuple[str, ...], float, tuple[float, ...]]):
         (m, t): simulate(m, table, target, threshold=t) for m in methods if m in MATCHED for t in thresholds
     }
     return outcomes, seconds, extra
+
+
+def learned(table: Table) -> bool:
+    """The final valAcc is finite and at least twice chance (as ``nnlife summary`` counts)."""
+    final = float(table.curve.valAcc[-1]) if len(table.curve) else math.nan
+    return math.isfinite(final) and final >= LEARNED_CHANCE_MULTIPLE * 100.0 / dataset_info(table.spec.dataset).classes
 
 
 def ratio(a: float, b: float) -> str:
@@ -99,6 +111,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"`nnlife evaluate {' '.join(args.corpus)} --target-epoch {target:g}`, "
               f"stability threshold {DEFAULT_THRESHOLD:g} for every method:\n")
         print(table_with_ratios(scores, seconds))
+        kept = [i for i, t in enumerate(reaching) if learned(t)]
+        if kept:
+            part = [score([results[i][0][m] for i in kept]) for m in methods]
+            part_seconds = {m: sum(results[i][1][m] for i in kept) / len(kept) for m in methods}
+            print(f"\nThe {len(kept)} of these networks that learned (final valAcc at least "
+                  f"{LEARNED_CHANCE_MULTIPLE:g}x chance), same outcomes:\n")
+            print(table_with_ratios(part, part_seconds))
+        else:
+            print("\nNone of these networks learned (final valAcc at least twice chance).")
         pen = scores[0]
         for m in (m for m in methods if m in MATCHED):
             rows = [(DEFAULT_THRESHOLD, next(s for s in scores if s.method == m))]
