@@ -10,7 +10,7 @@ one network costs the method alone (its fits not shared with other methods).
 
 Random networks often never learn (flat at chance level), and every method predicts those
 alike, so a second table scores the same outcomes on the networks that learned only (final
-valAcc at least twice chance, the definition of `nnlife summary`).
+valAcc at least twice chance, the `learned` column of `nnlife load`'s summary).
 
 Then, for the combined methods, a savings-matched comparison: the method rerun with larger
 stability thresholds, and the smallest threshold at which it saves at least as many epochs
@@ -26,6 +26,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+from nnlife.analysis import LEARNED_CHANCE_MULTIPLE, learned
 from nnlife.predict import (
     DEFAULT_THRESHOLD,
     METHODS,
@@ -37,7 +38,6 @@ from nnlife.predict import (
     score,
     simulate,
 )
-from nnlife.analysis import LEARNED_CHANCE_MULTIPLE
 from nnlife.spec import dataset_info
 from nnlife.table import Table
 
@@ -61,10 +61,11 @@ def one_network(task: tuple[Table, tuple[str, ...], float, tuple[float, ...]]):
     return outcomes, seconds, extra
 
 
-def learned(table: Table) -> bool:
-    """The final valAcc is finite and at least twice chance (as ``nnlife summary`` counts)."""
+def has_learned(table: Table) -> bool:
+    """:func:`nnlife.analysis.learned` of a table's final valAcc (the ``learned`` column of
+    ``nnlife load``'s summary)."""
     final = float(table.curve.valAcc[-1]) if len(table.curve) else math.nan
-    return math.isfinite(final) and final >= LEARNED_CHANCE_MULTIPLE * 100.0 / dataset_info(table.spec.dataset).classes
+    return bool(learned(final, dataset_info(table.spec.dataset).classes))
 
 
 def ratio(a: float, b: float) -> str:
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"`nnlife evaluate {' '.join(args.corpus)} --target-epoch {target:g}`, "
               f"stability threshold {DEFAULT_THRESHOLD:g} for every method:\n")
         print(table_with_ratios(scores, seconds))
-        kept = [i for i, t in enumerate(reaching) if learned(t)]
+        kept = [i for i, t in enumerate(reaching) if has_learned(t)]
         if kept:
             part = [score([results[i][0][m] for i in kept]) for m in methods]
             part_seconds = {m: sum(results[i][1][m] for i in kept) / len(kept) for m in methods}

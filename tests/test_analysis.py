@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import nnlife
-from nnlife.analysis import FORMAT_VERSION, load, pack, read_parquet_networks, unpack
+from nnlife.analysis import FORMAT_VERSION, learned, load, pack, read_parquet_networks, unpack
 from nnlife.cli import main
 from nnlife.errors import InputError, TableFormatError
 from nnlife.sample import plan
@@ -270,6 +270,9 @@ def test_summary_of_diverged_short_and_chance_networks(tmp_path):
     assert d["diverged"] and d["diverged_epoch"] == 0.5 and d["learned"]
     for key in ("max", "min", "mean", "final", "best_epoch"):
         assert math.isnan(d[f"trainLoss_{key}"])
+    # the same rule on single values, as the benchmarks use it
+    assert learned(20.0, 10) and not learned(19.99, 10) and not learned(math.nan, 10)
+    assert learned(2.0, 100) and not learned(1.99, 100) and not learned(math.inf, 100)
     assert d["valLoss_best_epoch"] == 1.0 and d["valAcc_best_epoch"] == 1.0
 
 

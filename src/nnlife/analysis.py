@@ -88,6 +88,15 @@ LAYOUT = (
 # is far outside what an untrained network reaches by luck.
 LEARNED_CHANCE_MULTIPLE = 2.0
 
+
+def learned(final_acc, classes):
+    """Whether a network learned: its final valAcc (percent) is finite and at least
+    :data:`LEARNED_CHANCE_MULTIPLE` times chance, ``100 / classes``. Scalars or arrays (then
+    element-wise, a boolean array)."""
+    final_acc = np.asarray(final_acc, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(final_acc) & (final_acc >= LEARNED_CHANCE_MULTIPLE * 100.0 / np.asarray(classes))
+
 CURVE_METRICS = ("valAcc", "valLoss", "trainLoss")
 SPEC_FIELDS = NetworkSpec.field_names()
 STRING_FIELDS = ("ID", "dataset", "loss_fn", "optimizer")
@@ -791,9 +800,7 @@ def summarise(networks: "pa.Table") -> "pd.DataFrame":
         stats = curve_stats(curves[name][0], lengths, "max" if name == "valAcc" else "min")
         for key in ("max", "min", "mean", "final", "best_epoch"):
             col[f"{name}_{key}"] = stats[key]
-    final_acc = col["valAcc_final"]
-    with np.errstate(invalid="ignore"):
-        col["learned"] = np.isfinite(final_acc) & (final_acc >= LEARNED_CHANCE_MULTIPLE * 100.0 / classes)
+    col["learned"] = learned(col["valAcc_final"], classes)
     nonfinite = ~(
         np.isfinite(curves["valAcc"][0]) & np.isfinite(curves["valLoss"][0]) & np.isfinite(curves["trainLoss"][0])
     )
