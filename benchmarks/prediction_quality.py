@@ -12,6 +12,11 @@ Random networks often never learn (flat at chance level), and every method predi
 alike, so a second table scores the same outcomes on the networks that learned only (final
 valAcc at least twice chance, the `learned` column of `nnlife load`'s summary).
 
+Then how sure each comparison with `penguin` is, on corpora of this size: a paired bootstrap
+over networks (``--resamples`` resamples of the networks with replacement, every method scored
+on the same resample) gives, per method, the share of resamples in which it saves at least as
+many epochs as penguin, has a lower MAE, a higher Spearman, and all three at once.
+
 Then, for the combined methods, a savings-matched comparison: the method rerun with larger
 stability thresholds, and the smallest threshold at which it saves at least as many epochs
 as `penguin`, with its MAE and rank correlation next to penguin's.
@@ -26,6 +31,8 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+import numpy as np
+
 from nnlife.analysis import LEARNED_CHANCE_MULTIPLE, learned
 from nnlife.predict import (
     DEFAULT_THRESHOLD,
@@ -37,6 +44,7 @@ from nnlife.predict import (
     load_curves,
     score,
     simulate,
+    spearman,
 )
 from nnlife.spec import dataset_info
 from nnlife.table import Table
@@ -84,6 +92,33 @@ def table_with_ratios(scores: list[MethodScore], seconds: dict[str, float]) -> s
     return "\n".join(lines)
 
 
+def bootstrap_against_penguin(outcomes: dict[str, list[Outcome]], resamples: int, seed: int = 0) -> str:
+    """The paired bootstrap table: per method, the share of resamples of the networks in which
+    it saves at least as much as penguin, errs less, ranks better, and all three."""
+    keep = [i for i, o in enumerate(outcomes["penguin"]) if o.actual is not None and math.isfinite(o.actual)]
+    actual = np.array([outcomes["penguin"][i].actual for i in keep], dtype=float)
+    arrays = {}
+    for m, outs in outcomes.items():
+        predicted = np.array([outs[i].predicted for i in keep], dtype=float)
+        arrays[m] = (np.array([outs[i].saved for i in keep]), np.abs(predicted - actual), predicted)
+    rng = np.random.default_rng(seed)
+    wins = {m: np.zeros(4) for m in outcomes if m != "penguin"}
+    for _ in range(resamples):
+        idx = rng.integers(0, len(keep), len(keep))
+        a = actual[idx]
+        ps, pe, pp = (x[idx] for x in arrays["penguin"])
+        base = (ps.mean(), pe.mean(), spearman(pp, a))
+        for m in wins:
+            s, e, p = (x[idx] for x in arrays[m])
+            got = (s.mean() >= base[0], e.mean() < base[1], spearman(p, a) > base[2])
+            wins[m] += np.array([*got, all(got)], dtype=float)
+    lines = ["| method | saves >= penguin | MAE < penguin | Spearman > penguin | all three |",
+             "|---|---:|---:|---:|---:|"]
+    for m, w in wins.items():
+        lines.append(f"| {m} | " + " | ".join(f"{x / resamples:.2f}" for x in w) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", nargs="+", help="tables or directories of tables")
@@ -91,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated methods (default: all)")
     parser.add_argument("--thresholds", default="0.75,1.0,1.5,2.0", help="extra thresholds for ensemble and best_fit")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (0: no bootstrap)")
     args = parser.parse_args(argv)
     methods = tuple(m for m in args.methods.split(",") if m)
     if "penguin" not in methods:
@@ -121,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
             print(table_with_ratios(part, part_seconds))
         else:
             print("\nNone of these networks learned (final valAcc at least twice chance).")
+        if args.resamples > 0:
+            print(f"\nAgainst penguin, paired bootstrap over the {len(reaching)} networks "
+                  f"({args.resamples} resamples, seed 0): share of resamples in which the method\n")
+            print(bootstrap_against_penguin({m: [r[0][m] for r in results] for m in methods}, args.resamples))
         pen = scores[0]
         for m in (m for m in methods if m in MATCHED):
             rows = [(DEFAULT_THRESHOLD, next(s for s in scores if s.method == m))]

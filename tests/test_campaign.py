@@ -435,35 +435,38 @@ def test_kill_9_at_several_moments_then_resume(tmp_path, data_root):
 # ---- early termination ------------------------------------------------------------------------
 
 
-def test_early_stop_penguin_trains_fewer_half_epochs_on_the_same_plan(tmp_path, data_root):
+def test_early_stop_trains_fewer_half_epochs_on_the_same_plan(tmp_path, data_root):
     full_opts = C.CampaignOptions(**SIX, epochs=3, deterministic=True)
-    stop_opts = dataclasses.replace(full_opts, early_stop="penguin")
-    assert stop_opts.target_epoch == 3.0
     full = C.run_campaign(tmp_path / "full", full_opts, execution(data_root))
-    early = C.run_campaign(tmp_path / "early", stop_opts, execution(data_root))
-    assert (full.trained, early.trained, full.half_epochs) == (6, 6, 36)
-    assert 0 < early.stopped_early and early.half_epochs < full.half_epochs
-
+    assert (full.trained, full.half_epochs) == (6, 36)
     full_tables = {read_table(p).spec.random_seed: read_table(p) for p in (tmp_path / "full").rglob("*.txt")}
-    manifest = C.read_manifest(tmp_path / "early")
-    halves = 0
-    for net in manifest.networks:
-        table = read_table(C.table_file(tmp_path / "early", net))
-        record = read_record(C.record_file(tmp_path / "early", net))
-        halves += len(table.curve)
-        reference = full_tables[net.random_seed]
-        # deterministic on the CPU: the rows trained are exactly the first rows of the full run
-        assert table.curve.valAcc == reference.curve.valAcc[: len(table.curve)]
-        assert table.curve.trainLoss == reference.curve.trainLoss[: len(table.curve)]
-        # and the online decision is the one the offline replay of the full curve makes
-        replay = simulate("penguin", reference, 3.0)
-        stop = record.extra["early_stop"]
-        assert (stop["method"], stop["target_epoch"], stop["converged"], stop["stop_epoch"]) == (
-            "penguin", 3.0, replay.converged, replay.stop_epoch)
-        assert stop["predicted"] == pytest.approx(replay.predicted, nan_ok=True)
-        if replay.converged and replay.stop_epoch < 3.0:
-            assert (record.status, record.epochs_trained, len(table.curve)) == ("stopped_early", replay.stop_epoch, 2 * replay.stop_epoch)
-        else:
-            assert (record.status, len(table.curve)) == ("complete", 6)
-    assert halves == early.half_epochs
-    assert table.path.read_text().split("\n")[0] == HEADER
+    for method in ("penguin", "triage"):
+        stop_opts = dataclasses.replace(full_opts, early_stop=method)
+        assert stop_opts.target_epoch == 3.0
+        out = tmp_path / method
+        early = C.run_campaign(out, stop_opts, execution(data_root))
+        assert early.trained == 6
+        assert 0 < early.stopped_early and early.half_epochs < full.half_epochs, method
+        manifest = C.read_manifest(out)
+        halves = 0
+        for net in manifest.networks:
+            table = read_table(C.table_file(out, net))
+            record = read_record(C.record_file(out, net))
+            halves += len(table.curve)
+            reference = full_tables[net.random_seed]
+            # deterministic on the CPU: the rows trained are exactly the first rows of the full run
+            assert table.curve.valAcc == reference.curve.valAcc[: len(table.curve)]
+            assert table.curve.trainLoss == reference.curve.trainLoss[: len(table.curve)]
+            assert table.curve.valLoss == reference.curve.valLoss[: len(table.curve)]
+            # and the online decision is the one the offline replay of the full curve makes
+            replay = simulate(method, reference, 3.0)
+            stop = record.extra["early_stop"]
+            assert (stop["method"], stop["target_epoch"], stop["converged"], stop["stop_epoch"]) == (
+                method, 3.0, replay.converged, replay.stop_epoch)
+            assert stop["predicted"] == pytest.approx(replay.predicted, nan_ok=True)
+            if replay.converged and replay.stop_epoch < 3.0:
+                assert (record.status, record.epochs_trained, len(table.curve)) == ("stopped_early", replay.stop_epoch, 2 * replay.stop_epoch)
+            else:
+                assert (record.status, len(table.curve)) == ("complete", 6)
+        assert halves == early.half_epochs
+        assert table.path.read_text().split("\n")[0] == HEADER

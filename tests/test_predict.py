@@ -21,6 +21,7 @@ from nnlife.predict import (
     Outcome,
     Penguin,
     StabilityWindow,
+    Triage,
     evaluate,
     load_curves,
     make_predictor,
@@ -175,7 +176,7 @@ TRUE_PARAMS = {
 
 def test_every_family_has_a_case():
     assert set(TRUE_PARAMS) == set(FAMILIES)
-    assert set(METHODS) == {"penguin", "menndl", *FAMILIES, "best_fit", "ensemble"}
+    assert set(METHODS) == {"penguin", "menndl", *FAMILIES, "best_fit", "ensemble", "triage"}
 
 
 @pytest.mark.parametrize("name", list(TRUE_PARAMS))
@@ -207,6 +208,77 @@ def test_ensemble_predicts_with_an_uncertainty():
     assert p.uncertainty is not None and 0 <= p.uncertainty < 1.0
     best = make_predictor("best_fit").predict(EPOCHS[:30], acc[:30], target_epoch=20)
     assert best.value == pytest.approx(acc[39], abs=0.5) and best.uncertainty is not None
+
+
+# --------------------------------------------------------------------------------------
+# Triage: not learning at all, or the ensemble
+
+LN10 = math.log(10)
+
+
+def _stuck(n=80):
+    """A network stuck on one class: its accuracy that class's share after the first row, its
+    validation loss fixed to 5 digits (as in the published tables of such networks)."""
+    acc = np.full(n, 9.43)
+    acc[0] = 11.51
+    val = np.full(n, 2.30314)
+    val[1::2] += 2e-5
+    return acc, val
+
+
+def _ensemble_fields(out):
+    return out.converged, out.stop_epoch, out.predicted, out.uncertainty, out.actual
+
+
+def test_triage_stops_a_network_that_is_not_learning_at_epoch_1_5():
+    acc, val = _stuck()
+    curve = (EPOCHS, acc, np.full(80, LN10), val)
+    out = simulate("triage", curve, 20)
+    assert (out.method, out.converged, out.stop_epoch, out.predicted, out.uncertainty) == ("triage", True, 1.5, 9.43, None)
+    assert out.saved == pytest.approx(37 / 40) and out.actual == 9.43
+    ens = simulate("ensemble", curve, 20)  # the ensemble needs 5 rows and 3 stable predictions
+    assert ens.converged and ens.stop_epoch == 3.5
+    p = Triage().predict(EPOCHS[:3], acc[:3], val_loss=val[:3], target_epoch=20)
+    assert p.confident and p.value == 9.43
+    assert not Triage().predict(EPOCHS[:2], acc[:2], val_loss=val[:2], target_epoch=20).confident  # epoch 1 < 1.5
+
+
+@pytest.mark.parametrize("drop, stopped", [(0.9, True), (1.1, False)])
+def test_triage_threshold_is_a_fraction_of_the_first_validation_loss(drop, stopped):
+    acc, _ = _stuck()
+    val = np.full(80, LN10)
+    val[2:] = LN10 * (1 - drop * 3e-4)  # the drop comes at the third row, epoch 1.5
+    out = simulate("triage", (EPOCHS, acc, val, val), 20)
+    assert (out.converged and out.stop_epoch == 1.5) is stopped
+    if not stopped:  # then it is the ensemble, decision for decision
+        assert _ensemble_fields(out) == _ensemble_fields(simulate("ensemble", (EPOCHS, acc, val, val), 20))
+    strict = Triage(min_drop=0.5 * drop * 3e-4)
+    assert not strict.predict(EPOCHS[:3], acc[:3], val_loss=val[:3]).confident
+
+
+def test_triage_leaves_a_slow_learner_to_the_ensemble():
+    # accuracy flat for 4 epochs, then rising; the validation loss falls from the start
+    acc = np.r_[np.full(8, 10.0), 10 + 100.0 * FAMILIES["mmf"](X[:72], TRUE_PARAMS["mmf"])]
+    val = LN10 - 0.002 * X
+    curve = (EPOCHS, acc, val, val)
+    out = simulate("triage", curve, 20)
+    assert out.stop_epoch > 1.5
+    assert _ensemble_fields(out) == _ensemble_fields(simulate("ensemble", curve, 20))
+
+
+def test_triage_diverged_and_missing_losses():
+    acc, _ = _stuck()
+    diverged = np.r_[4.88, np.full(79, math.nan)]
+    out = simulate("triage", (EPOCHS, acc, diverged, diverged), 20)
+    assert (out.converged, out.stop_epoch, out.predicted) == (True, 1.5, 9.43)
+    # no validation losses at all (arrays without them, or never given): the ensemble alone
+    for curve in [(EPOCHS, acc), (EPOCHS, acc, np.full(80, LN10))]:
+        assert _ensemble_fields(simulate("triage", curve, 20)) == _ensemble_fields(simulate("ensemble", curve, 20))
+    assert Triage().predict(EPOCHS[:6], acc[:6]) == Ensemble().predict(EPOCHS[:6], acc[:6])
+    with pytest.raises(InputError, match="triage_epoch"):
+        Triage(triage_epoch=0)
+    with pytest.raises(InputError, match="min_drop"):
+        Triage(min_drop=-1e-4)
 
 
 # --------------------------------------------------------------------------------------
@@ -251,7 +323,7 @@ def test_no_crash_no_warning_on_hard_curves(method):
 # Online and offline agree
 
 
-@pytest.mark.parametrize("method", ["penguin", "menndl", "ensemble"])
+@pytest.mark.parametrize("method", ["penguin", "menndl", "ensemble", "triage"])
 def test_online_stopper_and_simulate_agree(method, reference_paths):
     table = read_table(reference_paths[1])
     c = table.curve

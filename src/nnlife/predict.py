@@ -22,11 +22,15 @@ Methods (:data:`METHODS`):
   prefix (fitted on its first half, scored on its second half); stop by the stability rule.
 - ``ensemble``: all eight families averaged with weights ``1 / held-out MSE``, with an
   uncertainty (the weighted spread of the families' predictions); stop by the stability rule.
+- ``triage``: first a test for networks that are not learning at all (at epoch 1.5, a
+  validation loss that has not fallen by 0.03 % of its first value, or is not finite: stop
+  there and predict the last accuracy), then ``ensemble`` for the others (:class:`Triage`).
 
 Every method but ``menndl`` stops by the same rule, PENGUIN's: the last ``N`` predictions lie
 within ``threshold`` points of their median and the newest is in (0, 100]
-(:class:`StabilityWindow`). So, at equal ``N`` and ``threshold``, methods differ only in how
-good and how steady their predictions are; ``threshold`` trades epochs saved for accuracy.
+(:class:`StabilityWindow`); ``triage`` also stops on its not-learning test. So, at equal ``N``
+and ``threshold``, methods differ only in how good and how steady their predictions are;
+``threshold`` trades epochs saved for accuracy.
 
 The *target epoch* is also the budget: a method that has not stopped by then lets training
 reach the target, and its prediction is the accuracy observed there (PENGUIN's fallback).
@@ -430,6 +434,87 @@ class _EnsembleTracker(_FamilyTracker):
 
 
 # --------------------------------------------------------------------------------------
+# Triage: stop the networks that are not learning at all, then the ensemble
+
+TRIAGE_EPOCH = 1.5
+TRIAGE_MIN_DROP = 3e-4
+
+
+class Triage(Ensemble):
+    """The ensemble, after a test for networks that are not learning at all.
+
+    Most random networks never learn: their weights are stuck, their validation loss sits at
+    its starting value (to 4 digits or more) and their accuracy at the share of one class in
+    the test set. Their accuracy curve is flat, but a flat start is also how many slow
+    learners begin; their validation loss, measured on the same fixed test set every time,
+    tells them apart: it already falls while the accuracy has not moved.
+
+    At the first row at or after ``triage_epoch`` (default 1.5: the third half-epoch row),
+    a network is *not learning* when its validation loss has not come below its first value
+    by at least ``min_drop`` of that value (default 0.03 %), or a validation loss so far is
+    not finite (it diverged). Such a network stops there (confident), and its prediction is its
+    last observed accuracy. Any other network goes on under :class:`Ensemble`, unchanged.
+    Without validation losses (``val_loss`` not given, or none finite), there is no test: the
+    method is the ensemble.
+    """
+
+    name = "triage"
+
+    def __init__(
+        self,
+        N: int = DEFAULT_N,
+        threshold: float = DEFAULT_THRESHOLD,
+        triage_epoch: float = TRIAGE_EPOCH,
+        min_drop: float = TRIAGE_MIN_DROP,
+    ):
+        super().__init__(N, threshold)
+        if not (isinstance(triage_epoch, (int, float)) and math.isfinite(triage_epoch) and triage_epoch > 0):
+            raise InputError(f"triage_epoch {triage_epoch!r}: expected a positive number of epochs")
+        if not (isinstance(min_drop, (int, float)) and math.isfinite(min_drop) and min_drop >= 0):
+            raise InputError(f"min_drop {min_drop!r}: expected a non-negative fraction of the first validation loss")
+        self.triage_epoch = float(triage_epoch)
+        self.min_drop = float(min_drop)
+
+    def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
+        return _TriageTracker(
+            check_target_epoch(target_epoch), list(FAMILIES.values()), self.window(), self.triage_epoch, self.min_drop
+        )
+
+
+class _TriageTracker(_EnsembleTracker):
+    def __init__(self, target_epoch, families, window, triage_epoch: float, min_drop: float):
+        super().__init__(target_epoch, families, window)
+        self.triage_epoch = triage_epoch
+        self.min_drop = min_drop
+        self.val_losses: list[float | None] = []
+        self.verdict: bool | None = None  # None: not tested yet; True: not learning; False: go on
+
+    def not_learning(self) -> bool | None:
+        """The test on the validation losses so far; None (no test) when some were not given
+        or none is finite (a curve without losses)."""
+        if len(self.val_losses) < 2 or any(v is None for v in self.val_losses):
+            return None
+        losses = np.asarray(self.val_losses, dtype=float)
+        finite = np.isfinite(losses)
+        if not finite.any():
+            return None
+        if not finite.all():
+            return True  # diverged
+        first = float(losses[0])
+        return bool(first - float(losses[1:].min()) < self.min_drop * abs(first))
+
+    def step(self, train_loss, val_loss) -> Prediction:
+        self.val_losses.append(None if val_loss is None else float(val_loss))
+        if self.verdict is None and self.epochs[-1] >= self.triage_epoch:
+            self.verdict = self.not_learning()
+            if self.verdict is None:
+                self.verdict = False  # no losses to test: the ensemble alone
+        if self.verdict and math.isfinite(self.fallback):
+            return Prediction(self.fallback, None, True)
+        return super().step(train_loss, val_loss)
+
+
+# --------------------------------------------------------------------------------------
 # The registry
 
 
@@ -447,6 +532,7 @@ METHODS: dict[str, Callable[..., Predictor]] = {
     **{name: _family_factory(name) for name in FAMILIES},
     "best_fit": BestFit,
     "ensemble": Ensemble,
+    "triage": Triage,
 }
 
 
