@@ -243,6 +243,21 @@ def test_triage_stops_a_network_that_is_not_learning_at_epoch_1_5():
     assert not Triage().predict(EPOCHS[:2], acc[:2], val_loss=val[:2], target_epoch=20).confident  # epoch 1 < 1.5
 
 
+def test_triage_on_the_published_tables(reference_paths):
+    # the CIFAR-100 network that never learned (valAcc 1.13 % at epoch 20, chance 1 %): its
+    # validation loss stays at 4.5208 for the first epochs; the two that learned go on
+    for path, stopped in zip(reference_paths, (False, True, False)):
+        table = read_table(path)
+        c = table.curve
+        out = simulate("triage", table, 20)
+        assert (out.converged and out.stop_epoch == 1.5) is stopped
+        if stopped:
+            assert out.predicted == c.valAcc[2] == 1.1361330898762427
+            assert out.actual == c.valAcc[39] == 1.125989044430919  # off by 0.010 points
+        else:
+            assert _ensemble_fields(out) == _ensemble_fields(simulate("ensemble", table, 20))
+
+
 @pytest.mark.parametrize("drop, stopped", [(0.9, True), (1.1, False)])
 def test_triage_threshold_is_a_fraction_of_the_first_validation_loss(drop, stopped):
     acc, _ = _stuck()
