@@ -44,7 +44,6 @@ from nnlife.predict import (
     load_curves,
     score,
     simulate,
-    spearman,
 )
 from nnlife.spec import dataset_info
 from nnlife.table import Table
@@ -94,23 +93,17 @@ def table_with_ratios(scores: list[MethodScore], seconds: dict[str, float]) -> s
 
 def bootstrap_against_penguin(outcomes: dict[str, list[Outcome]], resamples: int, seed: int = 0) -> str:
     """The paired bootstrap table: per method, the share of resamples of the networks in which
-    it saves at least as much as penguin, errs less, ranks better, and all three."""
-    keep = [i for i, o in enumerate(outcomes["penguin"]) if o.actual is not None and math.isfinite(o.actual)]
-    actual = np.array([outcomes["penguin"][i].actual for i in keep], dtype=float)
-    arrays = {}
-    for m, outs in outcomes.items():
-        predicted = np.array([outs[i].predicted for i in keep], dtype=float)
-        arrays[m] = (np.array([outs[i].saved for i in keep]), np.abs(predicted - actual), predicted)
+    it saves at least as much as penguin, errs less, ranks better, and all three. Each resample
+    is scored by :func:`score`, the rule of ``nnlife evaluate``."""
+    n = len(outcomes["penguin"])
     rng = np.random.default_rng(seed)
     wins = {m: np.zeros(4) for m in outcomes if m != "penguin"}
     for _ in range(resamples):
-        idx = rng.integers(0, len(keep), len(keep))
-        a = actual[idx]
-        ps, pe, pp = (x[idx] for x in arrays["penguin"])
-        base = (ps.mean(), pe.mean(), spearman(pp, a))
+        idx = rng.integers(0, n, n)
+        base = score([outcomes["penguin"][i] for i in idx])
         for m in wins:
-            s, e, p = (x[idx] for x in arrays[m])
-            got = (s.mean() >= base[0], e.mean() < base[1], spearman(p, a) > base[2])
+            s = score([outcomes[m][i] for i in idx])
+            got = (s.epochs_saved >= base.epochs_saved, s.mae < base.mae, s.spearman > base.spearman)
             wins[m] += np.array([*got, all(got)], dtype=float)
     lines = ["| method | saves >= penguin | MAE < penguin | Spearman > penguin | all three |",
              "|---|---:|---:|---:|---:|"]

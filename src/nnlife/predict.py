@@ -486,7 +486,7 @@ class _TriageTracker(_EnsembleTracker):
         super().__init__(target_epoch, families, window)
         self.triage_epoch = triage_epoch
         self.min_drop = min_drop
-        self.val_losses: list[float | None] = []
+        self.val_losses: list[float | None] = []  # up to the test
         self.verdict: bool | None = None  # None: not tested yet; True: not learning; False: go on
 
     def not_learning(self) -> bool | None:
@@ -504,11 +504,10 @@ class _TriageTracker(_EnsembleTracker):
         return bool(first - float(losses[1:].min()) < self.min_drop * abs(first))
 
     def step(self, train_loss, val_loss) -> Prediction:
-        self.val_losses.append(None if val_loss is None else float(val_loss))
-        if self.verdict is None and self.epochs[-1] >= self.triage_epoch:
-            self.verdict = self.not_learning()
-            if self.verdict is None:
-                self.verdict = False  # no losses to test: the ensemble alone
+        if self.verdict is None:
+            self.val_losses.append(None if val_loss is None else float(val_loss))
+            if self.epochs[-1] >= self.triage_epoch:
+                self.verdict = bool(self.not_learning())  # no losses to test (None): the ensemble alone
         if self.verdict and math.isfinite(self.fallback):
             return Prediction(self.fallback, None, True)
         return super().step(train_loss, val_loss)
