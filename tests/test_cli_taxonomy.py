@@ -109,3 +109,31 @@ def test_cli_precisions_match_trainer():
     from nnlife.train import PRECISIONS
 
     assert cli_precisions == PRECISIONS
+
+
+@pytest.mark.parametrize(
+    "kind,good,bad,expected",
+    [
+        ("positive", [("1", 1), ("40", 40)], ["0", "-2", "1.5", "x", ""], "expected a positive integer, got "),
+        ("count", [("0", 0), ("7", 7)], ["-1", "2.0", "two"], "expected a non-negative integer, got "),
+        ("seed", [("0", 0), ("4294967295", 2**32 - 1)], ["-1", "4294967296", "1e3"], "expected an integer in [0, 2**32), got "),
+        ("dataset", [("fashionmnist", "FashionMNIST"), ("cifar-100", "CIFAR100")], ["MNIST"], "unknown data set 'MNIST'"),
+        ("datasets", [("SVHN, fashionmnist", ("SVHN", "FashionMNIST"))], ["SVHN,MNIST"], "unknown data set 'MNIST'"),
+    ],
+)
+def test_shared_argument_types(kind, good, bad, expected):
+    """The argument types every command group uses: values accepted, and the one-line reason
+    for a rejected text (the parser prefixes it with the argument's name)."""
+    import argparse
+
+    from nnlife.cli import argtypes
+
+    convert = getattr(argtypes, kind)
+    for text, value in good:
+        assert convert(text) == value
+    for text in bad:
+        with pytest.raises(argparse.ArgumentTypeError) as err:
+            convert(text)
+        assert expected in str(err.value)
+        if kind in ("positive", "count", "seed"):
+            assert str(err.value) == expected + repr(text)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..analysis import Lifespans, load, overview, pack, unpack
+from . import argtypes
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,24 +53,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _inputs(p)
     p.add_argument("--out", type=Path, required=True, metavar="REPORT_DIR", help="directory for index.html and the PNGs")
-    p.add_argument("--curves", type=_positive, default=20, metavar="N", help="sample curves drawn per data set (default 20)")
+    p.add_argument("--curves", type=argtypes.positive, default=20, metavar="N", help="sample curves drawn per data set (default 20)")
     p.set_defaults(func=run_report)
 
 
 def _inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", type=Path, metavar="DIR|FILE", help="directories of tables, tables, or packed Parquet files")
     p.add_argument("--strict", action="store_true", help="stop at the first malformed table (exit status 2)")
-    p.add_argument("--workers", type=_positive, metavar="N", help="processes to parse tables with (default: all cores)")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+    p.add_argument("--workers", type=argtypes.positive, metavar="N", help="processes to parse tables with (default: all cores)")
 
 
 def _load(args: argparse.Namespace) -> Lifespans:

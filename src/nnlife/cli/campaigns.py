@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from ..spec import DATASETS, dataset_info
+from ..spec import DATASETS
+from . import argtypes
 
 PRECISIONS = ("fp32", "tf32", "bf16")
 
@@ -22,14 +23,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "retrained; failed ones are retried); different defining options in the same OUT are refused. "
         "Exit status 0 when every network is done, 1 when some failed.",
     )
-    p.add_argument("--datasets", required=True, type=_datasets, metavar="D[,D...]",
+    p.add_argument("--datasets", required=True, type=argtypes.datasets, metavar="D[,D...]",
                    help=f"comma-separated, from {', '.join(DATASETS)}")
-    p.add_argument("--per-dataset", required=True, type=_positive, metavar="N", help="networks per data set")
-    p.add_argument("--seed", required=True, type=_seed, metavar="S", help="master seed in [0, 2**32)")
+    p.add_argument("--per-dataset", required=True, type=argtypes.positive, metavar="N", help="networks per data set")
+    p.add_argument("--seed", required=True, type=argtypes.seed, metavar="S", help="master seed in [0, 2**32)")
     p.add_argument("--out", required=True, metavar="DIR", help="campaign directory")
-    p.add_argument("--epochs", type=_positive, default=40, metavar="E", help="epochs per network (default 40)")
-    p.add_argument("--train-images", type=_positive, metavar="N", help="train on the first N training images")
-    p.add_argument("--test-images", type=_positive, metavar="M", help="validate on the first M test images")
+    p.add_argument("--epochs", type=argtypes.positive, default=40, metavar="E", help="epochs per network (default 40)")
+    p.add_argument("--train-images", type=argtypes.positive, metavar="N", help="train on the first N training images")
+    p.add_argument("--test-images", type=argtypes.positive, metavar="M", help="validate on the first M test images")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="fp32 (default, TF32 off), tf32, or bf16 autocast")
     p.add_argument("--deterministic", action="store_true", help="enforce deterministic algorithms")
@@ -39,17 +40,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--target-epoch", type=float, metavar="E",
                    help="the epoch the early-stop method predicts (default min(20, --epochs))")
     run = p.add_argument_group("execution (may change between runs of the same campaign)")
-    run.add_argument("--workers", type=_positive, metavar="K",
+    run.add_argument("--workers", type=argtypes.positive, metavar="K",
                      help="CPU worker processes (default: one per core); with --ray, the CPUs of a local instance")
-    run.add_argument("--per-gpu", type=_positive, default=1, metavar="G",
+    run.add_argument("--per-gpu", type=argtypes.positive, default=1, metavar="G",
                      help="concurrent trainings on each GPU (default 1)")
     run.add_argument("--device", default="auto", metavar="DEV",
                      help="auto (default: every visible GPU, else the CPU), cpu, cuda, or cuda:N[,M...]")
     run.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                      help="run on Ray: alone, start a local instance; with ADDRESS, join that cluster")
-    run.add_argument("--retries", type=_count, default=2, metavar="R",
+    run.add_argument("--retries", type=argtypes.count, default=2, metavar="R",
                      help="tries after a network's first failure in this run (default 2)")
-    run.add_argument("--threads", type=_positive, metavar="T", help="torch threads per training")
+    run.add_argument("--threads", type=argtypes.positive, metavar="T", help="torch threads per training")
     run.add_argument("--data-root", metavar="DIR",
                      help="where data files are found and downloaded (default $NNLIFE_DATA, else ~/.cache/nnlife)")
     run.add_argument("--no-download", action="store_true", help="never use the network; fail if a data file is missing")
@@ -63,45 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("out", metavar="DIR", help="campaign directory")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--events", type=_count, default=5, metavar="N", help="last journal events to show (default 5)")
+    p.add_argument("--events", type=argtypes.count, default=5, metavar="N", help="last journal events to show (default 5)")
     p.set_defaults(func=run_status)
-
-
-def _datasets(text: str) -> tuple[str, ...]:
-    try:
-        return tuple(dataset_info(part.strip()).name for part in text.split(",") if part.strip())
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}")
-    return value
 
 
 def run_campaign_command(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from ..predict import (
     predict_tables,
     write_csv,
 )
+from . import argtypes
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,11 +54,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target-epoch", type=_target_epoch, default=DEFAULT_TARGET_EPOCH, metavar="E",
                    help=f"epoch whose valAcc is predicted, a multiple of 0.5 (default {DEFAULT_TARGET_EPOCH:g})")
-    p.add_argument("--N", type=_positive_int, default=DEFAULT_N, dest="N",
+    p.add_argument("--N", type=argtypes.positive, default=DEFAULT_N, dest="N",
                    help=f"predictions that must agree before stopping (default {DEFAULT_N})")
     p.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD, metavar="T",
                    help=f"agreement: all within T points of their median (default {DEFAULT_THRESHOLD})")
-    p.add_argument("--workers", type=_positive_int, default=None, metavar="W",
+    p.add_argument("--workers", type=argtypes.positive, default=None, metavar="W",
                    help="processes that fit curves in parallel (default: one per CPU)")
 
 
@@ -81,16 +82,6 @@ def _target_epoch(text: str) -> float:
         value = float("nan")
     if not (value > 0 and (2 * value).is_integer()):
         raise argparse.ArgumentTypeError(f"expected a positive multiple of 0.5 (e.g. 20 or 40), got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
 
 

@@ -8,8 +8,9 @@ import sys
 
 from ..describe import describe, describe_text, sample_record
 from ..sample import plan
-from ..spec import DATASETS, dataset_info
+from ..spec import DATASETS
 from ..table import read_table
+from . import argtypes
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,9 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Print N JSON lines, one per planned network (conv-layer counts cycling "
         "1..10), with the table's field texts plus params and flops. Same arguments, same bytes.",
     )
-    p.add_argument("--dataset", required=True, type=_dataset, help=f"one of {', '.join(DATASETS)}")
-    p.add_argument("--count", required=True, type=_count, metavar="N", help="number of networks")
-    p.add_argument("--seed", required=True, type=_seed, metavar="S", help="master seed in [0, 2**32)")
+    p.add_argument("--dataset", required=True, type=argtypes.dataset, help=f"one of {', '.join(DATASETS)}")
+    p.add_argument("--count", required=True, type=argtypes.count, metavar="N", help="number of networks")
+    p.add_argument("--seed", required=True, type=argtypes.seed, metavar="S", help="master seed in [0, 2**32)")
     p.set_defaults(func=run_sample)
 
     p = subparsers.add_parser(
@@ -33,33 +34,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("table", metavar="TABLE.txt", help="a table in the published format")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(func=run_describe)
-
-
-def _dataset(text: str) -> str:
-    try:
-        return dataset_info(text).name
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}")
-    return value
 
 
 def run_sample(args: argparse.Namespace) -> int:

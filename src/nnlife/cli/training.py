@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..spec import DATASETS
-from .taxonomy import _dataset, _seed
+from . import argtypes
 
 # nnlife.train.PRECISIONS, repeated here so that building the parser does not import torch
 # (tests check that the two agree).
@@ -21,22 +21,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "record OUT/<Dataset dir>_records/<ID>.json. Prints the table's path.",
     )
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--seed", type=_seed, metavar="S", help="draw the network of random_seed S")
+    which.add_argument("--seed", type=argtypes.seed, metavar="S", help="draw the network of random_seed S")
     which.add_argument("--table", metavar="SPEC.txt", help="retrain the network of a table (line 2)")
-    p.add_argument("--dataset", type=_dataset, metavar="D",
+    p.add_argument("--dataset", type=argtypes.dataset, metavar="D",
                    help=f"one of {', '.join(DATASETS)} (required with --seed; with --table it must match)")
     p.add_argument("--conv-layers", type=_conv_layers, metavar="N",
                    help="conv layers of a network drawn with --seed, 1..10 (default: 1 + S mod 10)")
-    p.add_argument("--epochs", type=_positive, default=40, metavar="E", help="epochs to train (default 40)")
+    p.add_argument("--epochs", type=argtypes.positive, default=40, metavar="E", help="epochs to train (default 40)")
     p.add_argument("--device", default="auto", metavar="DEV", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="fp32 (default, TF32 off), tf32, or bf16 autocast (faster, not the published setting)")
     p.add_argument("--deterministic", action="store_true",
                    help="enforce deterministic algorithms (recorded as torch_set_deterministic)")
-    p.add_argument("--micro-batches", type=_positive, default=1, metavar="K",
+    p.add_argument("--micro-batches", type=argtypes.positive, default=1, metavar="K",
                    help="split each batch into K chunks with accumulated gradients (same update, less memory)")
-    p.add_argument("--train-images", type=_positive, metavar="N", help="train on the first N training images")
-    p.add_argument("--test-images", type=_positive, metavar="M", help="validate on the first M test images")
+    p.add_argument("--train-images", type=argtypes.positive, metavar="N", help="train on the first N training images")
+    p.add_argument("--test-images", type=argtypes.positive, metavar="M", help="validate on the first M test images")
     p.add_argument("--data-root", metavar="DIR",
                    help="where data files are found and downloaded (default $NNLIFE_DATA, else ~/.cache/nnlife)")
     p.add_argument("--no-download", action="store_true", help="never use the network; fail if a data file is missing")
@@ -45,18 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_train)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def _conv_layers(text: str) -> int:
-    value = _positive(text)
+    value = argtypes.positive(text)
     if value > 10:
         raise argparse.ArgumentTypeError(f"expected an integer in [1, 10], got {text!r}")
     return value
