@@ -345,6 +345,19 @@ class _FamilyTracker(Tracker):
         rmse = 100.0 * float(np.sqrt(np.mean(err**2)))
         return rmse if math.isfinite(rmse) else math.inf
 
+    def scored(self, x: np.ndarray, y: np.ndarray) -> list[tuple[float, float]]:
+        """``(value at the target, held-out error)`` of each family's newest fit, in family
+        order, for the families whose fit exists and whose both numbers are finite."""
+        out = []
+        for f in self.families:
+            fit = self.fits[f.name][-1]
+            if fit is None:
+                continue
+            value, error = self.value(fit), self.held_out_error(f.name, x, y)
+            if math.isfinite(value) and math.isfinite(error):
+                out.append((value, error))
+        return out
+
     @abstractmethod
     def combine(self, x: np.ndarray, y: np.ndarray) -> Prediction:
         """The method's prediction from the families' newest fits."""
@@ -384,15 +397,7 @@ class BestFit(_Windowed):
 
 class _BestTracker(_FamilyTracker):
     def combine(self, x, y) -> Prediction:
-        scored = []
-        for f in self.families:
-            fit = self.fits[f.name][-1]
-            if fit is None:
-                continue
-            value = self.value(fit)
-            error = self.held_out_error(f.name, x, y)
-            if math.isfinite(value) and math.isfinite(error):
-                scored.append((error, value))
+        scored = [(error, value) for value, error in self.scored(x, y)]
         if not scored:
             return self.no_prediction()
         error, value = min(scored)
@@ -414,16 +419,9 @@ class Ensemble(_Windowed):
 
 class _EnsembleTracker(_FamilyTracker):
     def combine(self, x, y) -> Prediction:
-        values, weights = [], []
-        for f in self.families:
-            fit = self.fits[f.name][-1]
-            if fit is None:
-                continue
-            value = self.value(fit)
-            error = self.held_out_error(f.name, x, y)
-            if math.isfinite(value) and math.isfinite(error):
-                values.append(value)
-                weights.append(1.0 / max(error, 1e-3) ** 2)  # a perfect fit must not divide by 0
+        scored = self.scored(x, y)
+        values = [value for value, _ in scored]
+        weights = [1.0 / max(error, 1e-3) ** 2 for _, error in scored]  # a perfect fit must not divide by 0
         if not values:
             return self.no_prediction()
         v = np.asarray(values)
