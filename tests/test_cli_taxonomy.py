@@ -105,10 +105,15 @@ def test_light_commands_do_not_import_torch():
 
 
 def test_cli_precisions_match_trainer():
-    from nnlife.cli.training import PRECISIONS as cli_precisions
+    from nnlife.cli import argtypes, make_parser
     from nnlife.train import PRECISIONS
 
-    assert cli_precisions == PRECISIONS
+    assert argtypes.PRECISIONS == PRECISIONS
+    # both commands that take --precision offer exactly these
+    subparsers = next(a for a in make_parser()._actions if a.dest == "command")
+    for command in ("train", "campaign"):
+        action = next(a for a in subparsers.choices[command]._actions if a.dest == "precision")
+        assert tuple(action.choices) == PRECISIONS
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,10 @@ import argparse
 
 from ..spec import dataset_info
 
+# nnlife.train.PRECISIONS, repeated here so that building the parser does not import torch
+# (tests check that the two agree); the choices of `train --precision` and `campaign --precision`.
+PRECISIONS = ("fp32", "tf32", "bf16")
+
 
 def _integer(text: str, expected: str, ok) -> int:
     try:

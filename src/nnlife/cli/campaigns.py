@@ -9,8 +9,6 @@ import sys
 from ..spec import DATASETS
 from . import argtypes
 
-PRECISIONS = ("fp32", "tf32", "bf16")
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -31,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=argtypes.positive, default=40, metavar="E", help="epochs per network (default 40)")
     p.add_argument("--train-images", type=argtypes.positive, metavar="N", help="train on the first N training images")
     p.add_argument("--test-images", type=argtypes.positive, metavar="M", help="validate on the first M test images")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+    p.add_argument("--precision", choices=argtypes.PRECISIONS, default="fp32",
                    help="fp32 (default, TF32 off), tf32, or bf16 autocast")
     p.add_argument("--deterministic", action="store_true", help="enforce deterministic algorithms")
     p.add_argument("--svhn-extra", action="store_true", help="SVHN: append the extra split to the training split")

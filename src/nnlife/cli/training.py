@@ -7,10 +7,6 @@ import argparse
 from ..spec import DATASETS
 from . import argtypes
 
-# nnlife.train.PRECISIONS, repeated here so that building the parser does not import torch
-# (tests check that the two agree).
-PRECISIONS = ("fp32", "tf32", "bf16")
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -29,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="conv layers of a network drawn with --seed, 1..10 (default: 1 + S mod 10)")
     p.add_argument("--epochs", type=argtypes.positive, default=40, metavar="E", help="epochs to train (default 40)")
     p.add_argument("--device", default="auto", metavar="DEV", help="auto (default), cpu, cuda or cuda:N")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+    p.add_argument("--precision", choices=argtypes.PRECISIONS, default="fp32",
                    help="fp32 (default, TF32 off), tf32, or bf16 autocast (faster, not the published setting)")
     p.add_argument("--deterministic", action="store_true",
                    help="enforce deterministic algorithms (recorded as torch_set_deterministic)")
