@@ -8,6 +8,8 @@ journal). It is a campaign like any other, so re-running the same command resume
 ``nnlife status DIR`` shows its progress, and every table rebuilds its network.
 
     python benchmarks/make_corpus.py --out corpus                 # CPU: 1500/1000 images, <= 3 MFLOP/img
+    python benchmarks/make_corpus.py --out corpus-learn --seed 2026 --per-count 10 --max-mflops 2 \\
+        --min-lr 1e-3 --train-images 10000 --test-images 2000   # CPU, a corpus of networks that learn
     python benchmarks/make_corpus.py --out corpus --device cuda --max-mflops 0 \\
         --train-images 0 --test-images 0                          # GPU: full splits, no cap
 
@@ -42,6 +44,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=2022, help="master seed of the plan the networks come from")
     p.add_argument("--per-count", type=int, default=20, help="networks per conv-layer count (default 20: 200 in all)")
     p.add_argument("--max-mflops", type=float, default=3.0, help="forward MFLOP per image at most (0: no cap)")
+    p.add_argument("--min-lr", type=float, default=0.0,
+                   help="skip networks whose drawn learning rate is below this (0: keep all; a stated bias)")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--scan", type=int, default=20000, help="planned networks searched for the cap")
     p.add_argument("--train-images", type=int, default=1500, help="training images (0: the full split)")
@@ -57,10 +61,12 @@ def main(argv=None) -> int:
                                   epochs=args.epochs, train_images=args.train_images or None,
                                   test_images=args.test_images or None)
         if not manifest_path(args.out).exists():
-            nets = choose_sample([DATASET], args.seed, args.per_count, args.max_mflops or None, scan=args.scan)
+            nets = choose_sample([DATASET], args.seed, args.per_count, args.max_mflops or None, scan=args.scan,
+                                 min_lr=args.min_lr or None)
             write_manifest(args.out, Manifest(options, tuple(nets), datetime.now().isoformat(timespec="seconds")))
         print(f"# corpus: {10 * args.per_count} {DATASET} networks (plan seed {args.seed}, "
-              f"{'<= %g MFLOP/img' % args.max_mflops if args.max_mflops else 'no FLOP cap'}), {args.epochs} epochs on "
+              f"{'<= %g MFLOP/img' % args.max_mflops if args.max_mflops else 'no FLOP cap'}"
+              f"{', learning rate >= %g' % args.min_lr if args.min_lr else ''}), {args.epochs} epochs on "
               f"{args.train_images or 'all'} training / {args.test_images or 'all'} test images -> {args.out}",
               flush=True)
         execution = ExecutionOptions(workers=args.workers, per_gpu=args.per_gpu, device=args.device,

@@ -18,12 +18,15 @@ from nnlife.spec import dataset_info, make_id
 
 
 def choose_sample(datasets, master_seed: int, per_count: int, max_mflops: float | None,
-                  scan: int = 5000) -> list[PlannedRun]:
+                  scan: int = 5000, min_lr: float | None = None) -> list[PlannedRun]:
     """For each data set and conv-layer count 1..10, the first ``per_count`` networks among
     the first ``scan`` of the data set's plan (``nnlife.sample.plan``) with at most
     ``max_mflops`` forward MFLOPs per image (no cap when None), topped up with the cheapest
-    others of that count: a fixed list for a given seed, every count present. IDs are
-    creation times, strictly increasing, as a campaign assigns them."""
+    others of that count: a fixed list for a given seed, every count present. With
+    ``min_lr``, networks whose drawn learning rate is below it are skipped altogether (a
+    second, stated bias: the slow end of the taxonomy's 10**[-6, 0] range barely moves in 40
+    epochs of a small subset). IDs are creation times, strictly increasing, as a campaign
+    assigns them."""
     chosen: list[PlannedRun] = []
     when = datetime.now()
     for dataset in datasets:
@@ -34,6 +37,8 @@ def choose_sample(datasets, master_seed: int, per_count: int, max_mflops: float 
             if len(picked[planned.n_conv]) >= per_count:
                 continue
             spec = planned.spec()
+            if min_lr is not None and spec.learning_rate < min_lr:
+                continue
             flops = analyse(spec).flops
             fits = max_mflops is None or flops <= max_mflops * 1e6
             (picked if fits else others)[planned.n_conv].append((flops, planned.index, planned, spec))
