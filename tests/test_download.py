@@ -572,3 +572,20 @@ def test_the_command_runs_as_a_program(server, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stderr) == (0, "")
     assert tree_of(out) == the_dataset()[1]
+
+
+def test_an_unreadable_archive_is_one_line_and_status_2(server, tmp_path, capsys):
+    server.files = {11: Served(11, "SVHN_models.zip", None, b"not a zip at all\n", "MD5")}
+    out = tmp_path / "published"
+    status, _, stderr = cli(server, out, "--doi", DOI, capsys=capsys)
+    assert status == 2
+    assert stderr == (f"nnlife download: error: {out / 'SVHN_models.zip'}: not a readable archive (File is not a "
+                      "zip file); nothing more extracted from it\n")
+
+
+def test_an_output_directory_that_cannot_be_made_is_one_line(server, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    status, _, stderr = cli(server, blocker / "published", "--doi", DOI, capsys=capsys)
+    assert status == 1
+    assert stderr == f"nnlife download: error: {blocker / 'published'}: Not a directory; nothing unverified was kept\n"

@@ -476,7 +476,16 @@ def _archive_stem(name: str) -> str:
 def extract_archive(archive: Path, checksum: str, root: Path) -> bool:
     """Unpack a verified ``archive`` beside itself (see the module notes), idempotently.
     Returns True when something was written, False when every member was already in place.
-    Raises UnsafeArchiveError (nothing written) for an unsafe member."""
+    Raises UnsafeArchiveError (nothing written) for an unsafe member, InputError for an
+    archive that cannot be read (as published: its checksum matched)."""
+    try:
+        return _extract(archive, checksum, root)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, RuntimeError, NotImplementedError) as err:
+        # RuntimeError, NotImplementedError: an encrypted zip member, an unknown compression.
+        raise InputError(f"{archive}: not a readable archive ({_reason(err)}); nothing more extracted from it") from None
+
+
+def _extract(archive: Path, checksum: str, root: Path) -> bool:
     import hashlib
 
     members = _archive_members(archive)

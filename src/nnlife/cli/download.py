@@ -45,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "themselves, refusing any member that could land outside OUT; then count the tables per "
         "directory. Re-running skips what is already verified and in place. Exit status 0 when "
         "every file is in place and the counts are as expected; 1 when a file could not be "
-        "fetched or failed verification (it is deleted; run again) or a count differs; 2 for a "
+        "fetched or failed verification (it is deleted; run again), a file cannot be written, or a "
+        "count differs; 2 for a "
         "bad argument, an unusable listing or an unsafe archive.",
     )
     p.add_argument("--out", default="published", metavar="DIR",
@@ -76,6 +77,10 @@ def run_download(args: argparse.Namespace) -> int:
         result = download_dataset(out, server=args.server, doi=doi, jobs=args.jobs, retries=args.retries)
     except DownloadError as err:
         print(f"nnlife download: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # the output directory cannot be written: full, read-only, ...
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"nnlife download: error: {where}{err.strerror or err}; nothing unverified was kept", file=sys.stderr)
         return 1
     for line in result.failed:
         print(f"nnlife download: error: {line}", file=sys.stderr)
