@@ -149,7 +149,7 @@ BAD_CASES = [
     (2, _replace_field(26, ""), "FC_dropout_layers", "1 entries"),
     (2, _replace_field(16, "4-1-9"), "layer_types", "block codes in 1..7"),
     (2, _replace_field(27, "145-10"), "FCFilters", "last entry 100"),
-    (2, _replace_field(9, "-5"), "batch_size", "positive"),
+    (2, _replace_field(9, "-5"), "batch_size", "an integer in [1, 2500]"),
     (7, _replace_field(20, "3"), "convPaddings", "empty field"),
     (1, lambda l: l.replace("valAcc", "valAccuracy"), "valAcc", "header column 4"),
 ]
