@@ -100,9 +100,14 @@ def output_errors(path: str | Path) -> Iterator[None]:
         raise output_error(path, err) from None
 
 
-def check_writable(directory: str | Path) -> Path:
+def check_writable(directory: str | Path, *, create: bool = True) -> Path:
     """Make sure files can be written into ``directory``: create it (and its parents) if need
     be, then create and remove one empty file there. Returns the directory.
+
+    With ``create=False`` nothing is left behind: the probe file goes into the nearest
+    directory that exists on the way (creating ``directory`` there needs the same permission),
+    so a command can check its output before long work and still leave no trace if that work
+    fails.
 
     Raises :class:`OutputError` naming the directory and the reason (read-only file system,
     permission denied, a file or a dangling link in the way). Call it before long work whose
@@ -111,22 +116,28 @@ def check_writable(directory: str | Path) -> Path:
     """
     directory = Path(directory)
     with output_errors(directory):
-        if directory.exists() and not directory.is_dir():
-            raise OutputError(directory, "is a file, expected a directory")
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".probe", dir=directory)
+        probe_in = directory
+        if not create:
+            while not probe_in.exists() and not probe_in.is_symlink() and probe_in != probe_in.parent:
+                probe_in = probe_in.parent
+            if probe_in.is_symlink() and not probe_in.exists():
+                raise OutputError(probe_in, f"a symbolic link to {os.readlink(probe_in)}, which does not exist")
+        if probe_in.exists() and not probe_in.is_dir():
+            raise OutputError(probe_in, "is a file, expected a directory")
+        probe_in.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".probe", dir=probe_in)
         os.close(fd)
         os.unlink(probe)
     return directory
 
 
 def check_writable_file(path: str | Path) -> Path:
-    """:func:`check_writable` for the directory of an output file, and ``path`` is not a
-    directory. Returns ``path``."""
+    """:func:`check_writable` (``create=False``) for the directory of an output file, and
+    ``path`` is not a directory. Returns ``path``."""
     path = Path(path)
     if path.is_dir():
         raise OutputError(path, "is a directory, expected a file name")
-    check_writable(path.parent)
+    check_writable(path.parent, create=False)
     return path
 
 

@@ -115,8 +115,8 @@ def parse_table(text: str, path: str | Path | None = None) -> Table:
     cr = text.find("\r")
     if cr >= 0:
         raise TableFormatError(
-            path, text.count("\n", 0, cr) + 1, None, "lines ending in \\n only",
-            "a carriage return \\r (Windows line endings? convert the file with dos2unix)",
+            path, text.count("\n", 0, cr) + 1, None,
+            "lines ending in \\n only, not \\r\\n (convert the file with dos2unix)", "\r",
         )
     if not text.endswith("\n"):
         raise TableFormatError(path, None, None, "every line to end in a newline (\\n)", "no newline at end of file")
