@@ -152,6 +152,8 @@ def test_read_only_file_system_for_every_writer(tmp_path, packed):
         one_line_error(run("pack", str(REFERENCE), "--out", str(ro / "x.parquet")), "pack", f"{ro}: cannot write: Read-only file system")
         one_line_error(run("load", str(REFERENCE), "--csv", str(ro / "s.csv")), "load", f"{ro}: cannot write: Read-only file system")
         one_line_error(run("report", str(REFERENCE), "--out", str(ro / "r")), "report", f"{ro / 'r'}: cannot write: Read-only file system")
+        one_line_error(run("predict", "--method", "menndl", str(REFERENCE), "--csv", str(ro / "p.csv")), "predict",
+                       f"{ro / 'p.csv'}: cannot write: Read-only file system")
         with pytest.raises(OutputError) as info:
             check_writable(ro)
         assert str(info.value) == f"{ro}: cannot write: Read-only file system"
