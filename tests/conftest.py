@@ -19,3 +19,11 @@ def reference_dir() -> Path:
 @pytest.fixture
 def reference_paths() -> list[Path]:
     return [REFERENCE / f"{i}.txt" for i in REFERENCE_IDS]
+
+
+@pytest.fixture(scope="session")
+def fashion():
+    """The real FashionMNIST (installed copy, never downloaded), loaded once on the CPU."""
+    from nnlife import data
+
+    return data.load_data("FashionMNIST", download=False)
