@@ -84,8 +84,7 @@ def plain_run(net: PlannedRun, options: CampaignOptions, device: torch.device) -
     """Train one network the plain way for ``options.epochs``; returns wall seconds."""
     spec = net.spec(options)
     data = synthetic_data(net.dataset, device="cpu", train_images=options.train_images, test_images=options.test_images)
-    facts = plan_run(spec, data, epochs=options.epochs, train_images=options.train_images,
-                     test_images=options.test_images)
+    facts = plan_run(spec, data, options.run_options())
     b = spec.batch_size
     train_set = TensorDataset(data.train_x[: facts.train_subset].float().div(255), data.train_y[: facts.train_subset])
     val_set = TensorDataset(data.test_x[: facts.test_images].float().div(255), data.test_y[: facts.test_images])

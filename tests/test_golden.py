@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from nnlife import campaign as C
+from nnlife.run import RunOptions
 from nnlife.spec import NetworkSpec
 from nnlife.train import train
 
@@ -41,7 +42,7 @@ def one_thread():
 
 
 def train_golden(fashion):
-    return train(LEARNABLE, fashion, epochs=2, train_images=600, test_images=200, deterministic=True)
+    return train(LEARNABLE, fashion, RunOptions(epochs=2, train_images=600, test_images=200, deterministic=True))
 
 
 def test_golden_curve(fashion, one_thread):

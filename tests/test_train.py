@@ -13,6 +13,7 @@ import torch
 from nnlife import data as D
 from nnlife.errors import InputError
 from nnlife.record import Record, read_record, record_path
+from nnlife.run import RunOptions
 from nnlife.shapes import analyse
 from nnlife.spec import NetworkSpec
 from nnlife.table import HEADER, is_finite_curve, read_table
@@ -44,7 +45,7 @@ def valacc_is_count_over(value: float, n: int) -> bool:
 
 
 def test_full_semantics_run_on_a_real_subset(fashion, tmp_path):
-    path = run_network(LEARNABLE, fashion, tmp_path, epochs=2, train_images=3000, test_images=1000, deterministic=True)
+    path = run_network(LEARNABLE, fashion, tmp_path, RunOptions(epochs=2, train_images=3000, test_images=1000, deterministic=True))
     assert path.parent == tmp_path / "FashionMNIST_models" and path.suffix == ".txt"
     text = path.read_text()
     lines = text.split("\n")
@@ -80,8 +81,8 @@ def test_full_semantics_run_on_a_real_subset(fashion, tmp_path):
 
 
 def test_deterministic_runs_give_identical_curves(fashion):
-    a = train(WITH_DROPOUT, fashion, epochs=1, train_images=960, test_images=480, deterministic=True)
-    b = train(WITH_DROPOUT, fashion, epochs=1, train_images=960, test_images=480, deterministic=True)
+    a = train(WITH_DROPOUT, fashion, RunOptions(epochs=1, train_images=960, test_images=480, deterministic=True))
+    b = train(WITH_DROPOUT, fashion, RunOptions(epochs=1, train_images=960, test_images=480, deterministic=True))
     assert a.curve == b.curve
     for pa, pb in zip(a.model.parameters(), b.model.parameters()):
         assert torch.equal(pa, pb)
@@ -95,7 +96,7 @@ def test_listener_stops_after_half_epoch_three(fashion):
         rows.append(row)
         return row.index == 3
 
-    result = train(LEARNABLE, fashion, epochs=5, train_images=600, test_images=200, listeners=[stop_at_three])
+    result = train(LEARNABLE, fashion, RunOptions(epochs=5, train_images=600, test_images=200), listeners=[stop_at_three])
     assert len(result.curve) == 3 and result.curve.epochs == (0.5, 1.0, 1.5)
     assert result.stopped_early and result.epochs_trained == 1.5
     assert [r.epoch for r in rows] == [0.5, 1.0, 1.5]
@@ -118,7 +119,7 @@ def test_listener_stops_after_half_epoch_three(fashion):
 )
 def test_subset_truncation_arithmetic(fashion, b, train_images, test_images, used, per_half, validated):
     spec = dataclasses.replace(LEARNABLE, batch_size=b)
-    facts = plan_run(spec, fashion, train_images=train_images, test_images=test_images)
+    facts = plan_run(spec, fashion, RunOptions(train_images=train_images, test_images=test_images))
     assert (facts.train_images, facts.batches_per_half, facts.test_images) == (used, per_half, validated)
     assert facts.val_batches * b == validated and facts.batch_size == b  # the rule is never re-evaluated
     assert facts.train_subset == (train_images or 60000) and facts.test_subset == (test_images or 10000)
@@ -126,15 +127,15 @@ def test_subset_truncation_arithmetic(fashion, b, train_images, test_images, use
 
 def test_subsets_too_small_and_bad_options_are_input_errors(fashion):
     with pytest.raises(InputError, match=r"^train_images 95: too few for two batches of 48 \(the network's batch size\)$"):
-        plan_run(LEARNABLE, fashion, train_images=95)
+        plan_run(LEARNABLE, fashion, RunOptions(train_images=95))
     with pytest.raises(InputError, match=r"^test_images 47: too few for one batch of 48"):
-        plan_run(LEARNABLE, fashion, test_images=47)
+        plan_run(LEARNABLE, fashion, RunOptions(test_images=47))
     with pytest.raises(InputError, match=r"^precision 'fp16': expected one of fp32, tf32, bf16$"):
-        plan_run(LEARNABLE, fashion, precision="fp16")
+        plan_run(LEARNABLE, fashion, RunOptions(precision="fp16"))
     with pytest.raises(InputError, match=r"^micro_batches 49: expected an integer in \[1, 48\]"):
-        plan_run(LEARNABLE, fashion, micro_batches=49)
+        plan_run(LEARNABLE, fashion, RunOptions(micro_batches=49))
     with pytest.raises(InputError, match=r"^epochs 0: expected a positive integer$"):
-        plan_run(LEARNABLE, fashion, epochs=0)
+        plan_run(LEARNABLE, fashion, RunOptions(epochs=0))
     svhn_spec = dataclasses.replace(LEARNABLE, dataset="SVHN", convFilters=(16,))
     with pytest.raises(InputError, match="the network is for SVHN, the data is FashionMNIST"):
         plan_run(svhn_spec, fashion)
@@ -165,7 +166,7 @@ def test_network_spec_from_a_seed_or_a_table(reference_paths):
 
 
 def test_micro_batches_give_the_same_update(fashion):
-    runs = {k: train(LEARNABLE, fashion, epochs=1, train_images=480, test_images=96, deterministic=True, micro_batches=k)
+    runs = {k: train(LEARNABLE, fashion, RunOptions(epochs=1, train_images=480, test_images=96, deterministic=True, micro_batches=k))
             for k in (1, 3, 5)}  # 48 = 3 x 16 = 10 + 10 + 10 + 9 + 9
     for k in (3, 5):
         for p1, pk in zip(runs[1].model.parameters(), runs[k].model.parameters()):
@@ -178,20 +179,20 @@ def test_micro_batches_give_the_same_update(fashion):
 def test_dropout_runs_are_reproducible_and_leave_global_state_alone(fashion):
     torch.manual_seed(99)
     rng_before = torch.get_rng_state()
-    a = train(WITH_DROPOUT, fashion, epochs=1, train_images=480, test_images=96)
+    a = train(WITH_DROPOUT, fashion, RunOptions(epochs=1, train_images=480, test_images=96))
     assert torch.equal(torch.get_rng_state(), rng_before)  # the caller's RNG is restored
-    b = train(WITH_DROPOUT, fashion, epochs=1, train_images=480, test_images=96)
+    b = train(WITH_DROPOUT, fashion, RunOptions(epochs=1, train_images=480, test_images=96))
     assert a.curve == b.curve  # dropout masks come from the network's seed
-    other = train(dataclasses.replace(WITH_DROPOUT, random_seed=1), fashion, epochs=1, train_images=480, test_images=96)
+    other = train(dataclasses.replace(WITH_DROPOUT, random_seed=1), fashion, RunOptions(epochs=1, train_images=480, test_images=96))
     assert other.curve != a.curve
     assert a.model.training  # left in training mode, as after every half epoch
 
 
 def test_precisions_on_the_cpu(fashion):
     kwargs = dict(epochs=1, train_images=480, test_images=96, deterministic=True)
-    fp32 = train(LEARNABLE, fashion, **kwargs)
-    assert train(LEARNABLE, fashion, precision="tf32", **kwargs).curve == fp32.curve  # TF32 is a GPU mode
-    bf16 = train(LEARNABLE, fashion, precision="bf16", **kwargs)
+    fp32 = train(LEARNABLE, fashion, RunOptions(**kwargs))
+    assert train(LEARNABLE, fashion, RunOptions(precision="tf32", **kwargs)).curve == fp32.curve  # TF32 is a GPU mode
+    bf16 = train(LEARNABLE, fashion, RunOptions(precision="bf16", **kwargs))
     assert bf16.facts.precision == "bf16"
     assert all(math.isfinite(v) for v in bf16.curve.trainLoss + bf16.curve.valLoss)
     assert bf16.curve.trainLoss == pytest.approx(fp32.curve.trainLoss, rel=0.05)
@@ -208,7 +209,7 @@ DIVERGING = NetworkSpec(
 
 
 def test_a_diverging_network_is_recorded_as_measured(fashion, tmp_path):
-    path = run_network(DIVERGING, fashion, tmp_path, epochs=1, train_images=1000, test_images=500, deterministic=True)
+    path = run_network(DIVERGING, fashion, tmp_path, RunOptions(epochs=1, train_images=1000, test_images=500, deterministic=True))
     table = read_table(path)
     assert len(table.curve) == 2
     losses = table.curve.trainLoss + table.curve.valLoss
@@ -223,8 +224,7 @@ def test_a_diverging_network_is_recorded_as_measured(fashion, tmp_path):
 
 
 def test_stopped_early_and_failed_runs_are_recorded(fashion, tmp_path):
-    path = run_network(LEARNABLE, fashion, tmp_path, ID="stopped", epochs=3, train_images=192, test_images=96,
-                       listeners=[lambda row: row.index == 3], record_extra={"method": "test"})
+    path = run_network(LEARNABLE, fashion, tmp_path, RunOptions(epochs=3, train_images=192, test_images=96), ID="stopped", listeners=[lambda row: row.index == 3], record_extra={"method": "test"})
     assert path.name == "stopped.txt" and len(path.read_text().split("\n")) == 5  # header + 3 rows + ""
     record = read_record(record_path(tmp_path, "FashionMNIST", "stopped"))
     assert (record.status, record.epochs_trained, record.extra) == ("stopped_early", 1.5, {"method": "test"})
@@ -233,18 +233,18 @@ def test_stopped_early_and_failed_runs_are_recorded(fashion, tmp_path):
         raise RuntimeError("out of memory (simulated)")
 
     with pytest.raises(RuntimeError, match="simulated"):
-        run_network(LEARNABLE, fashion, tmp_path, ID="failed", epochs=1, train_images=192, test_images=96, listeners=[explode])
+        run_network(LEARNABLE, fashion, tmp_path, RunOptions(epochs=1, train_images=192, test_images=96), ID="failed", listeners=[explode])
     assert not (tmp_path / "FashionMNIST_models" / "failed.txt").exists()
     record = read_record(tmp_path / "FashionMNIST_records" / "failed.json")
     assert (record.status, record.error, record.epochs_trained) == ("failed", "RuntimeError: out of memory (simulated)", 0.0)
     # a mistake in the options writes nothing at all
     with pytest.raises(InputError):
-        run_network(LEARNABLE, fashion, tmp_path, ID="bad", epochs=1, train_images=10)
+        run_network(LEARNABLE, fashion, tmp_path, RunOptions(epochs=1, train_images=10), ID="bad")
     assert not (tmp_path / "FashionMNIST_records" / "bad.json").exists()
 
 
 def test_record_round_trip_and_errors(fashion, tmp_path):
-    run_network(LEARNABLE, fashion, tmp_path, ID="r1", epochs=1, train_images=192, test_images=96)
+    run_network(LEARNABLE, fashion, tmp_path, RunOptions(epochs=1, train_images=192, test_images=96), ID="r1")
     path = tmp_path / "FashionMNIST_records" / "r1.json"
     obj = json.loads(path.read_text())
     assert obj["format"] == "nnlife-record" and obj["version"] == 1
@@ -268,8 +268,7 @@ def test_progress_bar_only_on_a_terminal(fashion):
     import io
 
     quiet, shown = io.StringIO(), io.StringIO()
-    train(LEARNABLE, fashion, epochs=1, train_images=96, test_images=48,
-          listeners=[ProgressBar(file=quiet), ProgressBar("net", file=shown, force=True)])
+    train(LEARNABLE, fashion, RunOptions(epochs=1, train_images=96, test_images=48), listeners=[ProgressBar(file=quiet), ProgressBar("net", file=shown, force=True)])
     assert quiet.getvalue() == ""
     assert "net" in shown.getvalue() and "0/2 " in shown.getvalue()  # total: two half epochs
 

@@ -64,8 +64,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .errors import InputError
+from .run import RunOptions, check_precision, n_train_full, run_facts, used_images
 from .sample import check_seed, plan
-from .spec import DATASETS, SVHN_EXTRA_IMAGES, NetworkSpec, dataset_info, make_id
+from .spec import DATASETS, NetworkSpec, dataset_info, make_id
 from .table import TEMP_PREFIX, atomic_write_text
 
 MANIFEST = "campaign.json"
@@ -76,7 +77,6 @@ MANIFEST_FORMAT = "nnlife-campaign"
 MANIFEST_VERSION = 1
 FAULTS_ENV = "NNLIFE_INJECT_FAULTS"
 FAULT_KINDS = ("crash", "oom", "oom-always", "error")
-PRECISIONS = ("fp32", "tf32", "bf16")  # as nnlife.train.PRECISIONS (not imported: no torch here)
 DEFAULT_TARGET_EPOCH = 20.0
 
 
@@ -143,8 +143,7 @@ class CampaignOptions:
         for name in ("train_images", "test_images"):
             if getattr(self, name) is not None:
                 _check_int(getattr(self, name), OPTION_FLAGS[name], 1)
-        if self.precision not in PRECISIONS:
-            raise InputError(f"--precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}")
+        check_precision(self.precision, "--precision")
         if self.svhn_extra and "SVHN" not in self.datasets:
             raise InputError("--svhn-extra: only with SVHN among the data sets")
         for name in ("deterministic", "svhn_extra", "synthetic"):
@@ -165,8 +164,12 @@ class CampaignOptions:
 
     def n_train_full(self, dataset: str) -> int:
         """The training-split size the batch-size rule uses for ``dataset``."""
-        info = dataset_info(dataset)
-        return info.n_train + (SVHN_EXTRA_IMAGES if self.svhn_extra and info.name == "SVHN" else 0)
+        return n_train_full(dataset, self.svhn_extra)
+
+    def run_options(self, micro_batches: int = 1) -> RunOptions:
+        """The options of each network's training run."""
+        return RunOptions(epochs=self.epochs, precision=self.precision, deterministic=self.deterministic,
+                          micro_batches=micro_batches, train_images=self.train_images, test_images=self.test_images)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -242,11 +245,13 @@ class PlannedRun:
     def images(self, options: CampaignOptions) -> tuple[int, int]:
         """(training images used per epoch, test images validated each time), as the trainer
         cuts them: an even number of whole batches, and whole batches."""
-        info = dataset_info(self.dataset)
-        b = self.batch_size
-        n_train = min(options.train_images or options.n_train_full(self.dataset), options.n_train_full(self.dataset))
-        n_test = min(options.test_images or info.n_test, info.n_test)
-        return n_train // (2 * b) * (2 * b), n_test // b * b
+        return used_images(*self.subsets(options), self.batch_size)
+
+    def subsets(self, options: CampaignOptions) -> tuple[int, int]:
+        """(training images, test images) available to the trainer: the prefixes asked for,
+        or the whole splits."""
+        full, n_test = options.n_train_full(self.dataset), dataset_info(self.dataset).n_test
+        return min(options.train_images or full, full), min(options.test_images or n_test, n_test)
 
     def cost(self, options: CampaignOptions) -> float:
         """Forward-pass FLOPs of the whole training: x3 per training image (forward and
@@ -640,8 +645,8 @@ def synthetic_data(dataset: str, *, device: str = "cpu", svhn_extra: bool = Fals
     from .data import from_arrays, resolve_device
 
     info = dataset_info(dataset)
-    n_train_full = info.n_train + (SVHN_EXTRA_IMAGES if svhn_extra and info.name == "SVHN" else 0)
-    n_train = min(train_images or n_train_full, n_train_full)
+    full = n_train_full(info.name, svhn_extra)
+    n_train = min(train_images or full, full)
     n_test = min(test_images or info.n_test, info.n_test)
     key = (info.name, str(device), svhn_extra, n_train, n_test)
     if key not in _SYNTHETIC:
@@ -650,7 +655,7 @@ def synthetic_data(dataset: str, *, device: str = "cpu", svhn_extra: bool = Fals
         x = lambda n: torch.randint(0, 256, (n, *shape), generator=g, dtype=torch.uint8)  # noqa: E731
         y = lambda n: torch.randint(0, info.classes, (n,), generator=g)  # noqa: E731
         _SYNTHETIC[key] = from_arrays(info.name, x(n_train), y(n_train), x(n_test), y(n_test), files=("synthetic",),
-                                      device=resolve_device(device), n_train_full=n_train_full,
+                                      device=resolve_device(device), n_train_full=full,
                                       n_test_full=info.n_test, svhn_extra=svhn_extra)
     return _SYNTHETIC[key]
 
@@ -769,9 +774,7 @@ def run_one(task: Task, report: Report | None = None) -> dict:
             listeners.append(_InjectedError())
         out_of_memory = False
         try:
-            path = run_network(spec, data, task.out, ID=net.ID, epochs=options.epochs, precision=options.precision,
-                               deterministic=options.deterministic, micro_batches=micro_batches,
-                               train_images=options.train_images, test_images=options.test_images,
+            path = run_network(spec, data, task.out, options.run_options(micro_batches), ID=net.ID,
                                listeners=listeners, record_extra=extra)
         except torch.cuda.OutOfMemoryError:
             out_of_memory = True
@@ -838,33 +841,17 @@ def record_failure(out: str | Path, net: PlannedRun, options: CampaignOptions, e
         record = dc.replace(record, status="failed", error=error, epochs_trained=0.0, seconds=(), val_seconds=(),
                             train_accuracy=(), extra=dict(extra))
     else:
-        from .train import plan_run
-
         spec = net.spec(options).with_run(ID=net.ID, train_GPU=device.startswith("cuda"),
                                           torch_set_deterministic=options.deterministic)
-        facts = plan_run(spec, _shapes_only(net.dataset, options.svhn_extra), epochs=options.epochs,
-                         precision=options.precision, deterministic=options.deterministic,
-                         train_images=options.train_images, test_images=options.test_images)
-        facts = dc.replace(facts, device=device, device_name="unknown (the worker died before training)",
-                           data_files=())
+        train_subset, test_subset = net.subsets(options)
+        facts = run_facts(options.run_options(), random_seed=net.random_seed, batch_size=net.batch_size,
+                          train_subset=train_subset, test_subset=test_subset,
+                          n_train_full=options.n_train_full(net.dataset), n_test_full=dataset_info(net.dataset).n_test,
+                          device=device, device_name="unknown (the worker died before training)", data_files=(),
+                          svhn_extra=options.svhn_extra and net.dataset == "SVHN",
+                          started=datetime.now().isoformat(timespec="microseconds"))
         record = make_record(spec, facts, None, status="failed", error=error, extra=extra)
     write_record(out, record)
-
-
-def _shapes_only(dataset: str, svhn_extra: bool):
-    """An ImageData of the official split sizes that holds no pixels (expanded views of one
-    zero image): enough for the trainer's size arithmetic."""
-    import torch
-
-    from .data import ImageData
-
-    info = dataset_info(dataset)
-    n_train = info.n_train + (SVHN_EXTRA_IMAGES if svhn_extra and info.name == "SVHN" else 0)
-    image = torch.zeros((1, info.channels, info.side, info.side), dtype=torch.uint8)
-    label = torch.zeros((1,), dtype=torch.int64)
-    return ImageData(info.name, image.expand(n_train, -1, -1, -1), label.expand(n_train),
-                     image.expand(info.n_test, -1, -1, -1), label.expand(info.n_test),
-                     n_train, info.n_test, (), svhn_extra and info.name == "SVHN")
 
 
 # --------------------------------------------------------------------------------------
