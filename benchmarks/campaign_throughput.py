@@ -44,8 +44,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from nnlife.build import build
-from nnlife.campaign import (_SYNTHETIC, CampaignOptions, ExecutionOptions, Manifest, PlannedRun, read_journal,
-                             run_campaign, synthetic_data, write_manifest)
+from nnlife.campaign import CampaignOptions, ExecutionOptions, Manifest, PlannedRun, read_journal, run_campaign, write_manifest
+from nnlife.campaign.task import _SYNTHETIC, synthetic_data
 from nnlife.data import resolve_device
 from nnlife.executors import cores
 from nnlife.sample import plan
