@@ -27,3 +27,18 @@ def fashion():
     from nnlife import data
 
     return data.load_data("FashionMNIST", download=False)
+
+
+@pytest.fixture
+def cli():
+    """``cli(*argv)``: run the command line in this process and return its exit status
+    (argparse's own errors included)."""
+    from nnlife.cli import main
+
+    def run(*argv) -> int:
+        try:
+            return main([str(a) for a in argv])
+        except SystemExit as exit:
+            return exit.code
+
+    return run

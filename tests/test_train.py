@@ -1,4 +1,5 @@
-"""The trainer, the record and `nnlife train`, on real FashionMNIST subsets on the CPU."""
+"""The trainer, the record and `nnlife train`, on real FashionMNIST subsets on the CPU
+(docs/training.md, docs/records.md)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from nnlife import data as D
 from nnlife.errors import InputError
+from nnlife.lifespan import network_spec, run_network
 from nnlife.record import Record, read_record, record_path
 from nnlife.run import RunOptions
 from nnlife.shapes import analyse
 from nnlife.spec import NetworkSpec
 from nnlife.table import HEADER, is_finite_curve, read_table
-from nnlife.train import HalfEpoch, ProgressBar, derive_seeds, plan_run, run_network, train
+from nnlife.train import HalfEpoch, ProgressBar, _precision, derive_seeds, plan_run, train
 
 # A small network that learns FashionMNIST quickly. b = 48: 60000 // 48 = 1250 batches (even),
 # and 1000 test images leave a partial batch of 40 to drop (960 validated).
@@ -32,11 +33,6 @@ LEARNABLE = NetworkSpec(
 # The same with dropout in both sections (conv block 7 = ReLU, dropout, pooling).
 WITH_DROPOUT = dataclasses.replace(LEARNABLE, layer_types=(7,), dropout_rate=0.3,
                                    FCFilters=(32, 10), FC_dropout_layers=(1,), FC_dropout_rate=0.2)
-
-
-@pytest.fixture(scope="module")
-def fashion():
-    return D.load_data("FashionMNIST", download=False)
 
 
 def valacc_is_count_over(value: float, n: int) -> bool:
@@ -150,7 +146,6 @@ def test_derived_seeds_are_fixed_and_distinct():
 
 def test_network_spec_from_a_seed_or_a_table(reference_paths):
     from nnlife.sample import sample
-    from nnlife.train import network_spec
 
     assert network_spec(dataset="FashionMNIST", seed=170) == sample("FashionMNIST", 170, 1)
     assert network_spec(dataset="CIFAR-100", seed=7, conv_layers=4) == sample("CIFAR100", 7, 4)
@@ -188,12 +183,37 @@ def test_dropout_runs_are_reproducible_and_leave_global_state_alone(fashion):
     assert a.model.training  # left in training mode, as after every half epoch
 
 
-def test_precisions_on_the_cpu(fashion):
+def tf32_flags() -> tuple:
+    """What TF32 switches torch has, as _precision sets them (the new API where it exists:
+    torch refuses a mix of the two). Readable on a CPU build."""
+    b = torch.backends
+    if hasattr(b.cuda.matmul, "fp32_precision"):
+        return b.cuda.matmul.fp32_precision, b.cudnn.conv.fp32_precision
+    return b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32
+
+
+def test_the_precision_switch_sets_and_restores_torchs_flags():
+    new_api = hasattr(torch.backends.cuda.matmul, "fp32_precision")
+    on, off = (("tf32", "tf32"), ("ieee", "ieee")) if new_api else ((True, True), (False, False))
+    before = tf32_flags()
+    with _precision("tf32"):
+        assert tf32_flags() == on
+    assert tf32_flags() == before
+    for precision in ("fp32", "bf16"):  # bf16 autocasts; its fp32 parts are IEEE too
+        with _precision(precision):
+            assert tf32_flags() == off
+        assert tf32_flags() == before
+    with pytest.raises(RuntimeError, match="inside"):
+        with _precision("tf32"):
+            raise RuntimeError("inside")
+    assert tf32_flags() == before  # restored on error too
+
+
+def test_bf16_on_the_cpu(fashion):
     kwargs = dict(epochs=1, train_images=480, test_images=96, deterministic=True)
     fp32 = train(LEARNABLE, fashion, RunOptions(**kwargs))
-    assert train(LEARNABLE, fashion, RunOptions(precision="tf32", **kwargs)).curve == fp32.curve  # TF32 is a GPU mode
     bf16 = train(LEARNABLE, fashion, RunOptions(precision="bf16", **kwargs))
-    assert bf16.facts.precision == "bf16"
+    assert bf16.curve != fp32.curve  # autocast ran
     assert all(math.isfinite(v) for v in bf16.curve.trainLoss + bf16.curve.valLoss)
     assert bf16.curve.trainLoss == pytest.approx(fp32.curve.trainLoss, rel=0.05)
     assert all(valacc_is_count_over(v, 96) for v in bf16.curve.valAcc)
@@ -276,16 +296,7 @@ def test_progress_bar_only_on_a_terminal(fashion):
 # ---- nnlife train ----------------------------------------------------------------------------
 
 
-def cli(*argv):
-    from nnlife.cli import main
-
-    try:
-        return main([str(a) for a in argv])
-    except SystemExit as exit:  # argparse's own errors
-        return exit.code
-
-
-def test_cli_seed_then_table_retrain_is_byte_identical_but_for_the_id(tmp_path, capsys):
+def test_cli_seed_then_table_retrain_is_byte_identical_but_for_the_id(cli, tmp_path, capsys):
     # seed 170 draws a small FashionMNIST network (1 conv layer, b = 55, 121k parameters)
     common = ["--epochs", 1, "--train-images", 1100, "--test-images", 500, "--deterministic", "--no-download"]
     assert cli("train", "--dataset", "FashionMNIST", "--seed", 170, "--out", tmp_path / "a", *common) == 0
@@ -319,7 +330,7 @@ def test_cli_seed_then_table_retrain_is_byte_identical_but_for_the_id(tmp_path, 
          "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz into {tmp}/CIFAR-100, or run without --no-download"),
     ],
 )
-def test_cli_errors_are_one_line_with_status_2(tmp_path, capsys, reference_paths, argv, message):
+def test_cli_errors_are_one_line_with_status_2(cli, tmp_path, capsys, reference_paths, argv, message):
     fill = lambda s: str(s).replace("{ref}", str(reference_paths[0])).replace("{tmp}", str(tmp_path))  # noqa: E731
     status = cli("train", *map(fill, argv), "--epochs", 1, "--no-download", "--out", tmp_path / "out")
     err = capsys.readouterr().err
@@ -328,7 +339,7 @@ def test_cli_errors_are_one_line_with_status_2(tmp_path, capsys, reference_paths
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_corrupt_data_file(tmp_path, capsys):
+def test_cli_corrupt_data_file(cli, tmp_path, capsys):
     directory = tmp_path / "FashionMNIST"
     directory.mkdir()
     (directory / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b truncated")
@@ -337,3 +348,44 @@ def test_cli_corrupt_data_file(tmp_path, capsys):
     assert status == 2 and err.count("\n") == 1
     assert err.startswith(f"nnlife train: error: {directory}/train-images-idx3-ubyte.gz: corrupt or wrong file (expected md5 ")
     assert "train-images-idx3-ubyte.gz into" in err
+
+
+# ---- RunOptions ----------------------------------------------------------------------------------
+
+
+def test_run_options_are_validated_once_with_the_one_precisions():
+    from nnlife import run
+    from nnlife.campaign import CampaignOptions
+    from nnlife.cli import argtypes
+
+    assert run.PRECISIONS == ("fp32", "tf32", "bf16")
+    assert argtypes.PRECISIONS is run.PRECISIONS  # the --precision choices of `train` and `campaign`
+    for precision in run.PRECISIONS:
+        assert RunOptions(precision=precision).precision == precision
+    with pytest.raises(InputError, match=r"^precision 'fp16': expected one of fp32, tf32, bf16$"):
+        RunOptions(precision="fp16")
+    with pytest.raises(InputError, match=r"^--precision 'fp16': expected one of fp32, tf32, bf16$"):
+        CampaignOptions(datasets=("FashionMNIST",), per_dataset=1, seed=1, precision="fp16")
+    options = CampaignOptions(datasets=("FashionMNIST",), per_dataset=1, seed=1, epochs=3, precision="bf16",
+                              train_images=500, deterministic=True)
+    assert options.run_options(4) == RunOptions(epochs=3, precision="bf16", deterministic=True, micro_batches=4,
+                                                train_images=500)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        RunOptions().epochs = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("n, b, used, validated", [(60000, 48, 60000, 60000), (3000, 48, 2976, 2976), (95, 48, 0, 48),
+                                                   (1999, 250, 1500, 1750), (59999, 159, 59784, 59943)])
+def test_the_one_truncation_rule(n, b, used, validated):
+    from nnlife.run import used_images
+
+    # training: floor(n / 2b) * 2b (halves of whole batches); test: floor(n / b) * b
+    assert used_images(n, n, b) == (used, validated)
+
+
+def test_the_one_svhn_extra_rule():
+    from nnlife.run import n_train_full
+
+    assert n_train_full("SVHN", True) == 73257 + 531131 == 604388
+    assert n_train_full("svhn") == 73257 and n_train_full("FashionMNIST", True) == 60000
+    assert n_train_full("CIFAR-100", True) == 50000

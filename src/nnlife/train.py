@@ -1,4 +1,4 @@
-"""Training one network exactly as SYSTEM.md section 3 says, and reporting each half epoch.
+"""Training one network exactly as docs/training.md says, and reporting each half epoch.
 
 The loop, top to bottom (:func:`train`):
 
@@ -20,8 +20,8 @@ there (one byte per pixel moved, no host copies); no DataLoader and no per-sampl
 batch losses and correct counts are summed on the device, so the host waits for the device
 only once per half epoch (``.item()`` at the boundary), never per batch.
 
-:func:`run_network` adds the run facts, writes the extended record and then the table (the
-table last: its presence means the network is done).
+Storing a trained network (record, then table) is :mod:`nnlife.lifespan`'s; the options and
+sizes of a run are :mod:`nnlife.run`'s.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Callable, Iterable, Protocol
 
 import torch
@@ -43,9 +42,9 @@ from torch import nn
 from .build import build
 from .data import ImageData, resolve_device, subset
 from .errors import InputError
-from .run import PRECISIONS, RunFacts, RunOptions, Seeds, derive_seeds, n_train_full, run_facts  # noqa: F401 (re-exported)
-from .spec import NetworkSpec, make_id
-from .table import Curve, atomic_write_text, format_table, table_path
+from .run import PRECISIONS, RunFacts, RunOptions, Seeds, derive_seeds, run_facts  # noqa: F401 (re-exported)
+from .spec import NetworkSpec
+from .table import Curve
 
 
 
@@ -366,86 +365,3 @@ class ProgressBar:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-
-# --------------------------------------------------------------------------------------
-# One network, end to end
-
-
-def default_conv_layers(seed: int) -> int:
-    """The conv-layer count of a network named by its seed alone: ``1 + seed % 10``."""
-    return 1 + seed % 10
-
-
-def network_spec(
-    *,
-    dataset: str | None = None,
-    seed: int | None = None,
-    table: str | Path | None = None,
-    conv_layers: int | None = None,
-    svhn_extra: bool = False,
-) -> NetworkSpec:
-    """The network to train: drawn from ``seed`` (``conv_layers`` conv layers, default
-    :func:`default_conv_layers`) for ``dataset``, or read from line 2 of ``table``. The batch
-    size of a drawn network follows the rule on the full training split (with SVHN's extra
-    split when ``svhn_extra``). Raises :class:`InputError` for inconsistent arguments."""
-    from .sample import sample
-    from .spec import dataset_info
-    from .table import read_table
-
-    if (seed is None) == (table is None):
-        raise InputError("give exactly one of a seed and a table")
-    info = dataset_info(dataset) if dataset is not None else None
-    if table is not None:
-        if conv_layers is not None:
-            raise InputError("conv_layers: only with a seed (a table fixes the network)")
-        spec = read_table(table).spec
-        if info is not None and info.name != spec.dataset:
-            raise InputError(f"{table}: the network is for {spec.dataset}, not {info.name}")
-    else:
-        if info is None:
-            raise InputError("a network drawn from a seed needs a data set (--dataset)")
-        n_conv = default_conv_layers(seed) if conv_layers is None else conv_layers
-        spec = sample(info.name, seed, n_conv, n_train=n_train_full(info.name, svhn_extra))
-    if svhn_extra and spec.dataset != "SVHN":
-        raise InputError(f"svhn_extra: only SVHN has an extra split, not {spec.dataset}")
-    return spec
-
-
-def run_network(
-    spec: NetworkSpec,
-    data: ImageData,
-    out_dir: str | Path,
-    options: RunOptions = RunOptions(),
-    *,
-    ID: str | None = None,
-    device: str | torch.device | None = None,
-    listeners: Iterable[Listener | Callable] = (),
-    record_extra: dict | None = None,
-) -> Path:
-    """Train ``spec`` and write ``<out>/<Dataset dir>_models/<ID>.txt`` and its extended
-    record ``<out>/<Dataset dir>_records/<ID>.json``; returns the table path.
-
-    ``ID`` defaults to the creation time. The record is written first and the table last,
-    both atomically, so a table exists only for a finished network. If training raises, a
-    record with status "failed" and the error is written (no table) and the error re-raised.
-    """
-    from .record import make_record, write_record
-
-    started = datetime.now()
-    ID = ID or make_id(started)
-    if device is not None:
-        data = data.to(resolve_device(device))
-    run_spec = spec.with_run(ID=ID, train_GPU=data.device.type == "cuda", torch_set_deterministic=options.deterministic)
-    try:
-        result = train(run_spec, data, options, listeners=listeners)
-    except InputError:
-        raise  # a mistake in the options: nothing ran, nothing to record
-    except Exception as err:
-        facts = plan_run(run_spec, data, options)
-        write_record(out_dir, make_record(run_spec, facts, None, status="failed",
-                                          error=f"{type(err).__name__}: {err}", extra=record_extra))
-        raise
-    status = "stopped_early" if result.stopped_early else "complete"
-    write_record(out_dir, make_record(run_spec, result.facts, result, status=status, extra=record_extra))
-    return atomic_write_text(table_path(out_dir, run_spec), format_table(run_spec, result.curve))

@@ -24,7 +24,7 @@ import torch
 from ..data import clear_cache, from_arrays, load_data, resolve_device
 from ..errors import InputError
 from ..executors.base import OomRetry, Placement, Report, Started, TaskResult
-from ..train import run_network
+from ..lifespan import run_network
 from ..predict import OnlineStopper
 from ..record import read_record, write_record
 from ..run import n_train_full

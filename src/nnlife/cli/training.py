@@ -50,8 +50,9 @@ def _conv_layers(text: str) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     from ..data import load_data, resolve_device
+    from ..lifespan import network_spec, run_network
     from ..run import RunOptions
-    from ..train import ProgressBar, network_spec, run_network
+    from ..train import ProgressBar
 
     options = RunOptions(epochs=args.epochs, precision=args.precision, deterministic=args.deterministic,
                          micro_batches=args.micro_batches, train_images=args.train_images, test_images=args.test_images)
