@@ -38,6 +38,7 @@ from typing import Callable, Iterable, Protocol
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from .build import build
 from .data import ImageData, resolve_device, subset
@@ -351,8 +352,6 @@ class ProgressBar:
     def begin(self, facts: RunFacts) -> None:
         if not self.enabled:
             return
-        from tqdm import tqdm
-
         self.bar = tqdm(total=2 * facts.epochs_requested, desc=self.description, unit="half-epoch",
                         file=self.file, dynamic_ncols=True, leave=False)
 
