@@ -44,8 +44,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from nnlife.build import build
-from nnlife.campaign import (_SYNTHETIC, CampaignOptions, ExecutionOptions, Manifest, PlannedRun, read_journal,
-                             run_campaign, synthetic_data, write_manifest)
+from nnlife.campaign import CampaignOptions, ExecutionOptions, Manifest, PlannedRun, read_journal, run_campaign, write_manifest
+from nnlife.campaign.task import _SYNTHETIC, synthetic_data
 from nnlife.data import resolve_device
 from nnlife.executors import cores
 from nnlife.sample import plan
@@ -84,8 +84,7 @@ def plain_run(net: PlannedRun, options: CampaignOptions, device: torch.device) -
     """Train one network the plain way for ``options.epochs``; returns wall seconds."""
     spec = net.spec(options)
     data = synthetic_data(net.dataset, device="cpu", train_images=options.train_images, test_images=options.test_images)
-    facts = plan_run(spec, data, epochs=options.epochs, train_images=options.train_images,
-                     test_images=options.test_images)
+    facts = plan_run(spec, data, options.run_options())
     b = spec.batch_size
     train_set = TensorDataset(data.train_x[: facts.train_subset].float().div(255), data.train_y[: facts.train_subset])
     val_set = TensorDataset(data.test_x[: facts.test_images].float().div(255), data.test_y[: facts.test_images])

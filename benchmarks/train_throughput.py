@@ -36,6 +36,7 @@ from nnlife.data import from_arrays, load_data, resolve_device
 from nnlife.errors import DataError
 from nnlife.sample import plan
 from nnlife.shapes import analyse
+from nnlife.run import RunOptions
 from nnlife.train import _precision, derive_seeds, plan_run, train
 
 from device_peaks import peak_tflops, sync  # beside this script
@@ -97,7 +98,7 @@ def plain_epoch(spec, data, facts, device, precision) -> float:
 def nnlife_epoch(spec, data, device, precision, train_images, test_images) -> float:
     sync(device)
     start = time.perf_counter()
-    train(spec, data, epochs=1, precision=precision, train_images=train_images, test_images=test_images)
+    train(spec, data, RunOptions(epochs=1, precision=precision, train_images=train_images, test_images=test_images))
     sync(device)
     return time.perf_counter() - start
 
@@ -156,7 +157,7 @@ def main(argv=None) -> int:
     # Warm up both paths once (library initialisation, kernels, CUDA context) off the clock.
     warm = specs[0]
     nnlife_epoch(warm, data, device, args.precision, 4 * warm.batch_size, warm.batch_size)
-    small = plan_run(warm, data, train_images=4 * warm.batch_size, test_images=warm.batch_size)
+    small = plan_run(warm, data, RunOptions(train_images=4 * warm.batch_size, test_images=warm.batch_size))
     with _precision(args.precision):
         plain_epoch(warm, data, small, device, args.precision)
 
@@ -167,7 +168,7 @@ def main(argv=None) -> int:
     total_nn = total_plain = 0.0
     total_images = 0
     for spec in specs:
-        facts = plan_run(spec, data, train_images=train_images, test_images=test_images)
+        facts = plan_run(spec, data, RunOptions(train_images=train_images, test_images=test_images))
         # Alternate the order each round and keep each method's fastest epoch: other load on
         # the machine only ever adds time, so the minimum is the fairest estimate.
         times_plain, times_nn = [], []

@@ -19,3 +19,26 @@ def reference_dir() -> Path:
 @pytest.fixture
 def reference_paths() -> list[Path]:
     return [REFERENCE / f"{i}.txt" for i in REFERENCE_IDS]
+
+
+@pytest.fixture(scope="session")
+def fashion():
+    """The real FashionMNIST (installed copy, never downloaded), loaded once on the CPU."""
+    from nnlife import data
+
+    return data.load_data("FashionMNIST", download=False)
+
+
+@pytest.fixture
+def cli():
+    """``cli(*argv)``: run the command line in this process and return its exit status
+    (argparse's own errors included)."""
+    from nnlife.cli import main
+
+    def run(*argv) -> int:
+        try:
+            return main([str(a) for a in argv])
+        except SystemExit as exit:
+            return exit.code
+
+    return run

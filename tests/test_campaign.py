@@ -56,15 +56,6 @@ def execution(root: Path, **kw) -> C.ExecutionOptions:
     return C.ExecutionOptions(**{"workers": 2, "data_root": str(root), "download": False, "progress": False, **kw})
 
 
-def cli(*argv):
-    from nnlife.cli import main
-
-    try:
-        return main([str(a) for a in argv])
-    except SystemExit as exit:
-        return exit.code
-
-
 def cli_args(options: dict, out: Path, root: Path, *extra) -> list:
     args = ["campaign", "--datasets", ",".join(options["datasets"]), "--per-dataset", options["per_dataset"],
             "--seed", options["seed"], "--out", out, "--data-root", root, "--no-download", "--workers", 2]
@@ -188,7 +179,7 @@ def test_faults_are_parsed_or_refused():
 # ---- a small campaign over two data sets, then the same command again ----------------------
 
 
-def test_small_campaign_gives_exactly_the_planned_tables_and_a_rerun_does_nothing(tmp_path, data_root, capsys):
+def test_small_campaign_gives_exactly_the_planned_tables_and_a_rerun_does_nothing(cli, tmp_path, data_root, capsys):
     out = tmp_path / "run"
     assert cli(*cli_args(TWO_SETS, out, data_root)) == 0
     printed = capsys.readouterr()
@@ -252,7 +243,7 @@ def test_status_time_left_is_paced_by_flops_not_by_network_counts(tmp_path):
 # ---- the lock ---------------------------------------------------------------------------------
 
 
-def test_a_second_campaign_on_the_same_directory_is_refused(tmp_path, data_root, capsys):
+def test_a_second_campaign_on_the_same_directory_is_refused(cli, tmp_path, data_root, capsys):
     lock = C.CampaignLock(tmp_path).acquire()
     try:
         assert C.lock_holder(tmp_path) == os.getpid()
@@ -266,7 +257,7 @@ def test_a_second_campaign_on_the_same_directory_is_refused(tmp_path, data_root,
     assert C.lock_holder(tmp_path) is None
 
 
-def test_missing_ray_and_bad_execution_options_are_one_line_errors(tmp_path, data_root, capsys, monkeypatch):
+def test_missing_ray_and_bad_execution_options_are_one_line_errors(cli, tmp_path, data_root, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
     assert cli(*cli_args(SIX, tmp_path / "a", data_root, "--epochs", 1, "--ray")) == 2
     assert capsys.readouterr().err == ("nnlife campaign: error: --ray: Ray is not installed; "

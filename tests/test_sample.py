@@ -1,5 +1,6 @@
-"""The sampler follows every rule of SYSTEM.md section 2, over thousands of networks."""
+"""The sampler follows every rule of the taxonomy (docs/taxonomy.md), over thousands of networks."""
 
+import importlib
 import math
 import statistics
 import subprocess
@@ -10,6 +11,8 @@ import pytest
 from nnlife.errors import InputError
 from nnlife.sample import network_seeds, plan, sample, stratified_counts
 from nnlife.spec import DATASETS, DROPOUT, POOL, conv_out
+
+sample_module = importlib.import_module("nnlife.sample")  # the module (nnlife.sample is also the function)
 
 N_PER_DATASET = 1000
 
@@ -48,14 +51,10 @@ def test_every_value_in_its_interval(specs, dataset):
         assert len(s.poolKernels) == len(s.poolStrides) == len(s.poolPaddings) == n_pool == pool_i
         assert len(s.convKernels) == len(s.convStrides) == len(s.convPaddings) == len(s.convFilters) == n
 
-        # filters: either mode's rules hold
+        # filters: either mode's rules hold (each mode on its own: test_filters_increase_mode)
         f = s.convFilters
         assert all(x <= 400 for x in f) and f[-1] >= info.classes
         assert all(x >= info.channels for x in f)
-        increasing_ok = all(b >= a for a, b in zip(f, f[1:]))
-        if not increasing_ok:
-            # only the non-increasing mode can produce a decrease; its intervals are [C, 400]
-            assert all(info.channels <= x <= 400 for x in f[:-1])
 
         has_dropout = any(c & DROPOUT for c in s.layer_types)
         if has_dropout:
@@ -181,3 +180,36 @@ def test_batch_size_rule_uses_given_training_size():
 def test_bad_sampler_arguments(args, match):
     with pytest.raises(InputError, match=match):
         sample(*args)
+
+
+@pytest.mark.parametrize("dataset", list(DATASETS))
+def test_filters_increase_mode(dataset, monkeypatch):
+    """The "filters increase" draw on its own: when it is true, every layer's filter count is
+    at least the one before, the first at least the input channels and the last at least the
+    classes; when false, the counts only lie in their intervals, and do decrease somewhere.
+    The mode is the first boolean a draw makes (the conv section draws integers only): the
+    real draws are watched, not replaced."""
+    modes: list[bool] = []
+    real_bool = sample_module._Draw.bool
+
+    def watched(self) -> bool:
+        value = real_bool(self)
+        if not getattr(self, "_mode_seen", False):
+            self._mode_seen = True
+            modes.append(value)
+        return value
+
+    monkeypatch.setattr(sample_module._Draw, "bool", watched)
+    info = DATASETS[dataset]
+    by_mode: dict[bool, list] = {True: [], False: []}
+    for seed in range(1500):
+        spec = sample(dataset, seed, 2 + seed % 9)  # 2..10 conv layers: an order to keep
+        by_mode[modes[-1]].append(spec.convFilters)
+    assert len(modes) == 1500 and 600 < len(by_mode[True]) < 900  # a fair coin
+    for f in by_mode[True]:
+        assert all(b >= a for a, b in zip(f, f[1:])), f
+        assert f[0] >= info.channels and f[-1] >= info.classes and f[-1] <= 400
+    decreasing = [f for f in by_mode[False] if any(b < a for a, b in zip(f, f[1:]))]
+    assert len(decreasing) > 0.8 * len(by_mode[False])
+    for f in by_mode[False]:
+        assert all(info.channels <= x <= 400 for x in f[:-1]) and info.classes <= f[-1] <= 400

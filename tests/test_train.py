@@ -1,4 +1,5 @@
-"""The trainer, the record and `nnlife train`, on real FashionMNIST subsets on the CPU."""
+"""The trainer, the record and `nnlife train`, on real FashionMNIST subsets on the CPU
+(docs/training.md, docs/records.md)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from nnlife import data as D
 from nnlife.errors import InputError
+from nnlife.lifespan import network_spec, run_network
 from nnlife.record import Record, read_record, record_path
+from nnlife.run import RunOptions
 from nnlife.shapes import analyse
 from nnlife.spec import NetworkSpec
 from nnlife.table import HEADER, is_finite_curve, read_table
-from nnlife.train import HalfEpoch, ProgressBar, derive_seeds, plan_run, run_network, train
+from nnlife.train import HalfEpoch, ProgressBar, _precision, derive_seeds, plan_run, train
 
 # A small network that learns FashionMNIST quickly. b = 48: 60000 // 48 = 1250 batches (even),
 # and 1000 test images leave a partial batch of 40 to drop (960 validated).
@@ -33,18 +35,13 @@ WITH_DROPOUT = dataclasses.replace(LEARNABLE, layer_types=(7,), dropout_rate=0.3
                                    FCFilters=(32, 10), FC_dropout_layers=(1,), FC_dropout_rate=0.2)
 
 
-@pytest.fixture(scope="module")
-def fashion():
-    return D.load_data("FashionMNIST", download=False)
-
-
 def valacc_is_count_over(value: float, n: int) -> bool:
     k = round(value * n / 100)
     return 100 * k / n == value
 
 
 def test_full_semantics_run_on_a_real_subset(fashion, tmp_path):
-    path = run_network(LEARNABLE, fashion, tmp_path, epochs=2, train_images=3000, test_images=1000, deterministic=True)
+    path = run_network(LEARNABLE, fashion, tmp_path, RunOptions(epochs=2, train_images=3000, test_images=1000, deterministic=True))
     assert path.parent == tmp_path / "FashionMNIST_models" and path.suffix == ".txt"
     text = path.read_text()
     lines = text.split("\n")
@@ -80,8 +77,8 @@ def test_full_semantics_run_on_a_real_subset(fashion, tmp_path):
 
 
 def test_deterministic_runs_give_identical_curves(fashion):
-    a = train(WITH_DROPOUT, fashion, epochs=1, train_images=960, test_images=480, deterministic=True)
-    b = train(WITH_DROPOUT, fashion, epochs=1, train_images=960, test_images=480, deterministic=True)
+    a = train(WITH_DROPOUT, fashion, RunOptions(epochs=1, train_images=960, test_images=480, deterministic=True))
+    b = train(WITH_DROPOUT, fashion, RunOptions(epochs=1, train_images=960, test_images=480, deterministic=True))
     assert a.curve == b.curve
     for pa, pb in zip(a.model.parameters(), b.model.parameters()):
         assert torch.equal(pa, pb)
@@ -95,7 +92,7 @@ def test_listener_stops_after_half_epoch_three(fashion):
         rows.append(row)
         return row.index == 3
 
-    result = train(LEARNABLE, fashion, epochs=5, train_images=600, test_images=200, listeners=[stop_at_three])
+    result = train(LEARNABLE, fashion, RunOptions(epochs=5, train_images=600, test_images=200), listeners=[stop_at_three])
     assert len(result.curve) == 3 and result.curve.epochs == (0.5, 1.0, 1.5)
     assert result.stopped_early and result.epochs_trained == 1.5
     assert [r.epoch for r in rows] == [0.5, 1.0, 1.5]
@@ -118,7 +115,7 @@ def test_listener_stops_after_half_epoch_three(fashion):
 )
 def test_subset_truncation_arithmetic(fashion, b, train_images, test_images, used, per_half, validated):
     spec = dataclasses.replace(LEARNABLE, batch_size=b)
-    facts = plan_run(spec, fashion, train_images=train_images, test_images=test_images)
+    facts = plan_run(spec, fashion, RunOptions(train_images=train_images, test_images=test_images))
     assert (facts.train_images, facts.batches_per_half, facts.test_images) == (used, per_half, validated)
     assert facts.val_batches * b == validated and facts.batch_size == b  # the rule is never re-evaluated
     assert facts.train_subset == (train_images or 60000) and facts.test_subset == (test_images or 10000)
@@ -126,15 +123,15 @@ def test_subset_truncation_arithmetic(fashion, b, train_images, test_images, use
 
 def test_subsets_too_small_and_bad_options_are_input_errors(fashion):
     with pytest.raises(InputError, match=r"^train_images 95: too few for two batches of 48 \(the network's batch size\)$"):
-        plan_run(LEARNABLE, fashion, train_images=95)
+        plan_run(LEARNABLE, fashion, RunOptions(train_images=95))
     with pytest.raises(InputError, match=r"^test_images 47: too few for one batch of 48"):
-        plan_run(LEARNABLE, fashion, test_images=47)
+        plan_run(LEARNABLE, fashion, RunOptions(test_images=47))
     with pytest.raises(InputError, match=r"^precision 'fp16': expected one of fp32, tf32, bf16$"):
-        plan_run(LEARNABLE, fashion, precision="fp16")
+        plan_run(LEARNABLE, fashion, RunOptions(precision="fp16"))
     with pytest.raises(InputError, match=r"^micro_batches 49: expected an integer in \[1, 48\]"):
-        plan_run(LEARNABLE, fashion, micro_batches=49)
+        plan_run(LEARNABLE, fashion, RunOptions(micro_batches=49))
     with pytest.raises(InputError, match=r"^epochs 0: expected a positive integer$"):
-        plan_run(LEARNABLE, fashion, epochs=0)
+        plan_run(LEARNABLE, fashion, RunOptions(epochs=0))
     svhn_spec = dataclasses.replace(LEARNABLE, dataset="SVHN", convFilters=(16,))
     with pytest.raises(InputError, match="the network is for SVHN, the data is FashionMNIST"):
         plan_run(svhn_spec, fashion)
@@ -149,7 +146,6 @@ def test_derived_seeds_are_fixed_and_distinct():
 
 def test_network_spec_from_a_seed_or_a_table(reference_paths):
     from nnlife.sample import sample
-    from nnlife.train import network_spec
 
     assert network_spec(dataset="FashionMNIST", seed=170) == sample("FashionMNIST", 170, 1)
     assert network_spec(dataset="CIFAR-100", seed=7, conv_layers=4) == sample("CIFAR100", 7, 4)
@@ -165,7 +161,7 @@ def test_network_spec_from_a_seed_or_a_table(reference_paths):
 
 
 def test_micro_batches_give_the_same_update(fashion):
-    runs = {k: train(LEARNABLE, fashion, epochs=1, train_images=480, test_images=96, deterministic=True, micro_batches=k)
+    runs = {k: train(LEARNABLE, fashion, RunOptions(epochs=1, train_images=480, test_images=96, deterministic=True, micro_batches=k))
             for k in (1, 3, 5)}  # 48 = 3 x 16 = 10 + 10 + 10 + 9 + 9
     for k in (3, 5):
         for p1, pk in zip(runs[1].model.parameters(), runs[k].model.parameters()):
@@ -178,21 +174,46 @@ def test_micro_batches_give_the_same_update(fashion):
 def test_dropout_runs_are_reproducible_and_leave_global_state_alone(fashion):
     torch.manual_seed(99)
     rng_before = torch.get_rng_state()
-    a = train(WITH_DROPOUT, fashion, epochs=1, train_images=480, test_images=96)
+    a = train(WITH_DROPOUT, fashion, RunOptions(epochs=1, train_images=480, test_images=96))
     assert torch.equal(torch.get_rng_state(), rng_before)  # the caller's RNG is restored
-    b = train(WITH_DROPOUT, fashion, epochs=1, train_images=480, test_images=96)
+    b = train(WITH_DROPOUT, fashion, RunOptions(epochs=1, train_images=480, test_images=96))
     assert a.curve == b.curve  # dropout masks come from the network's seed
-    other = train(dataclasses.replace(WITH_DROPOUT, random_seed=1), fashion, epochs=1, train_images=480, test_images=96)
+    other = train(dataclasses.replace(WITH_DROPOUT, random_seed=1), fashion, RunOptions(epochs=1, train_images=480, test_images=96))
     assert other.curve != a.curve
     assert a.model.training  # left in training mode, as after every half epoch
 
 
-def test_precisions_on_the_cpu(fashion):
+def tf32_flags() -> tuple:
+    """What TF32 switches torch has, as _precision sets them (the new API where it exists:
+    torch refuses a mix of the two). Readable on a CPU build."""
+    b = torch.backends
+    if hasattr(b.cuda.matmul, "fp32_precision"):
+        return b.cuda.matmul.fp32_precision, b.cudnn.conv.fp32_precision
+    return b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32
+
+
+def test_the_precision_switch_sets_and_restores_torchs_flags():
+    new_api = hasattr(torch.backends.cuda.matmul, "fp32_precision")
+    on, off = (("tf32", "tf32"), ("ieee", "ieee")) if new_api else ((True, True), (False, False))
+    before = tf32_flags()
+    with _precision("tf32"):
+        assert tf32_flags() == on
+    assert tf32_flags() == before
+    for precision in ("fp32", "bf16"):  # bf16 autocasts; its fp32 parts are IEEE too
+        with _precision(precision):
+            assert tf32_flags() == off
+        assert tf32_flags() == before
+    with pytest.raises(RuntimeError, match="inside"):
+        with _precision("tf32"):
+            raise RuntimeError("inside")
+    assert tf32_flags() == before  # restored on error too
+
+
+def test_bf16_on_the_cpu(fashion):
     kwargs = dict(epochs=1, train_images=480, test_images=96, deterministic=True)
-    fp32 = train(LEARNABLE, fashion, **kwargs)
-    assert train(LEARNABLE, fashion, precision="tf32", **kwargs).curve == fp32.curve  # TF32 is a GPU mode
-    bf16 = train(LEARNABLE, fashion, precision="bf16", **kwargs)
-    assert bf16.facts.precision == "bf16"
+    fp32 = train(LEARNABLE, fashion, RunOptions(**kwargs))
+    bf16 = train(LEARNABLE, fashion, RunOptions(precision="bf16", **kwargs))
+    assert bf16.curve != fp32.curve  # autocast ran
     assert all(math.isfinite(v) for v in bf16.curve.trainLoss + bf16.curve.valLoss)
     assert bf16.curve.trainLoss == pytest.approx(fp32.curve.trainLoss, rel=0.05)
     assert all(valacc_is_count_over(v, 96) for v in bf16.curve.valAcc)
@@ -208,7 +229,7 @@ DIVERGING = NetworkSpec(
 
 
 def test_a_diverging_network_is_recorded_as_measured(fashion, tmp_path):
-    path = run_network(DIVERGING, fashion, tmp_path, epochs=1, train_images=1000, test_images=500, deterministic=True)
+    path = run_network(DIVERGING, fashion, tmp_path, RunOptions(epochs=1, train_images=1000, test_images=500, deterministic=True))
     table = read_table(path)
     assert len(table.curve) == 2
     losses = table.curve.trainLoss + table.curve.valLoss
@@ -223,8 +244,7 @@ def test_a_diverging_network_is_recorded_as_measured(fashion, tmp_path):
 
 
 def test_stopped_early_and_failed_runs_are_recorded(fashion, tmp_path):
-    path = run_network(LEARNABLE, fashion, tmp_path, ID="stopped", epochs=3, train_images=192, test_images=96,
-                       listeners=[lambda row: row.index == 3], record_extra={"method": "test"})
+    path = run_network(LEARNABLE, fashion, tmp_path, RunOptions(epochs=3, train_images=192, test_images=96), ID="stopped", listeners=[lambda row: row.index == 3], record_extra={"method": "test"})
     assert path.name == "stopped.txt" and len(path.read_text().split("\n")) == 5  # header + 3 rows + ""
     record = read_record(record_path(tmp_path, "FashionMNIST", "stopped"))
     assert (record.status, record.epochs_trained, record.extra) == ("stopped_early", 1.5, {"method": "test"})
@@ -233,18 +253,18 @@ def test_stopped_early_and_failed_runs_are_recorded(fashion, tmp_path):
         raise RuntimeError("out of memory (simulated)")
 
     with pytest.raises(RuntimeError, match="simulated"):
-        run_network(LEARNABLE, fashion, tmp_path, ID="failed", epochs=1, train_images=192, test_images=96, listeners=[explode])
+        run_network(LEARNABLE, fashion, tmp_path, RunOptions(epochs=1, train_images=192, test_images=96), ID="failed", listeners=[explode])
     assert not (tmp_path / "FashionMNIST_models" / "failed.txt").exists()
     record = read_record(tmp_path / "FashionMNIST_records" / "failed.json")
     assert (record.status, record.error, record.epochs_trained) == ("failed", "RuntimeError: out of memory (simulated)", 0.0)
     # a mistake in the options writes nothing at all
     with pytest.raises(InputError):
-        run_network(LEARNABLE, fashion, tmp_path, ID="bad", epochs=1, train_images=10)
+        run_network(LEARNABLE, fashion, tmp_path, RunOptions(epochs=1, train_images=10), ID="bad")
     assert not (tmp_path / "FashionMNIST_records" / "bad.json").exists()
 
 
 def test_record_round_trip_and_errors(fashion, tmp_path):
-    run_network(LEARNABLE, fashion, tmp_path, ID="r1", epochs=1, train_images=192, test_images=96)
+    run_network(LEARNABLE, fashion, tmp_path, RunOptions(epochs=1, train_images=192, test_images=96), ID="r1")
     path = tmp_path / "FashionMNIST_records" / "r1.json"
     obj = json.loads(path.read_text())
     assert obj["format"] == "nnlife-record" and obj["version"] == 1
@@ -268,8 +288,7 @@ def test_progress_bar_only_on_a_terminal(fashion):
     import io
 
     quiet, shown = io.StringIO(), io.StringIO()
-    train(LEARNABLE, fashion, epochs=1, train_images=96, test_images=48,
-          listeners=[ProgressBar(file=quiet), ProgressBar("net", file=shown, force=True)])
+    train(LEARNABLE, fashion, RunOptions(epochs=1, train_images=96, test_images=48), listeners=[ProgressBar(file=quiet), ProgressBar("net", file=shown, force=True)])
     assert quiet.getvalue() == ""
     assert "net" in shown.getvalue() and "0/2 " in shown.getvalue()  # total: two half epochs
 
@@ -277,16 +296,7 @@ def test_progress_bar_only_on_a_terminal(fashion):
 # ---- nnlife train ----------------------------------------------------------------------------
 
 
-def cli(*argv):
-    from nnlife.cli import main
-
-    try:
-        return main([str(a) for a in argv])
-    except SystemExit as exit:  # argparse's own errors
-        return exit.code
-
-
-def test_cli_seed_then_table_retrain_is_byte_identical_but_for_the_id(tmp_path, capsys):
+def test_cli_seed_then_table_retrain_is_byte_identical_but_for_the_id(cli, tmp_path, capsys):
     # seed 170 draws a small FashionMNIST network (1 conv layer, b = 55, 121k parameters)
     common = ["--epochs", 1, "--train-images", 1100, "--test-images", 500, "--deterministic", "--no-download"]
     assert cli("train", "--dataset", "FashionMNIST", "--seed", 170, "--out", tmp_path / "a", *common) == 0
@@ -320,7 +330,7 @@ def test_cli_seed_then_table_retrain_is_byte_identical_but_for_the_id(tmp_path, 
          "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz into {tmp}/CIFAR-100, or run without --no-download"),
     ],
 )
-def test_cli_errors_are_one_line_with_status_2(tmp_path, capsys, reference_paths, argv, message):
+def test_cli_errors_are_one_line_with_status_2(cli, tmp_path, capsys, reference_paths, argv, message):
     fill = lambda s: str(s).replace("{ref}", str(reference_paths[0])).replace("{tmp}", str(tmp_path))  # noqa: E731
     status = cli("train", *map(fill, argv), "--epochs", 1, "--no-download", "--out", tmp_path / "out")
     err = capsys.readouterr().err
@@ -329,7 +339,7 @@ def test_cli_errors_are_one_line_with_status_2(tmp_path, capsys, reference_paths
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_corrupt_data_file(tmp_path, capsys):
+def test_cli_corrupt_data_file(cli, tmp_path, capsys):
     directory = tmp_path / "FashionMNIST"
     directory.mkdir()
     (directory / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b truncated")
@@ -338,3 +348,44 @@ def test_cli_corrupt_data_file(tmp_path, capsys):
     assert status == 2 and err.count("\n") == 1
     assert err.startswith(f"nnlife train: error: {directory}/train-images-idx3-ubyte.gz: corrupt or wrong file (expected md5 ")
     assert "train-images-idx3-ubyte.gz into" in err
+
+
+# ---- RunOptions ----------------------------------------------------------------------------------
+
+
+def test_run_options_are_validated_once_with_the_one_precisions():
+    from nnlife import run
+    from nnlife.campaign import CampaignOptions
+    from nnlife.cli import argtypes
+
+    assert run.PRECISIONS == ("fp32", "tf32", "bf16")
+    assert argtypes.PRECISIONS is run.PRECISIONS  # the --precision choices of `train` and `campaign`
+    for precision in run.PRECISIONS:
+        assert RunOptions(precision=precision).precision == precision
+    with pytest.raises(InputError, match=r"^precision 'fp16': expected one of fp32, tf32, bf16$"):
+        RunOptions(precision="fp16")
+    with pytest.raises(InputError, match=r"^--precision 'fp16': expected one of fp32, tf32, bf16$"):
+        CampaignOptions(datasets=("FashionMNIST",), per_dataset=1, seed=1, precision="fp16")
+    options = CampaignOptions(datasets=("FashionMNIST",), per_dataset=1, seed=1, epochs=3, precision="bf16",
+                              train_images=500, deterministic=True)
+    assert options.run_options(4) == RunOptions(epochs=3, precision="bf16", deterministic=True, micro_batches=4,
+                                                train_images=500)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        RunOptions().epochs = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("n, b, used, validated", [(60000, 48, 60000, 60000), (3000, 48, 2976, 2976), (95, 48, 0, 48),
+                                                   (1999, 250, 1500, 1750), (59999, 159, 59784, 59943)])
+def test_the_one_truncation_rule(n, b, used, validated):
+    from nnlife.run import used_images
+
+    # training: floor(n / 2b) * 2b (halves of whole batches); test: floor(n / b) * b
+    assert used_images(n, n, b) == (used, validated)
+
+
+def test_the_one_svhn_extra_rule():
+    from nnlife.run import n_train_full
+
+    assert n_train_full("SVHN", True) == 73257 + 531131 == 604388
+    assert n_train_full("svhn") == 73257 and n_train_full("FashionMNIST", True) == 60000
+    assert n_train_full("CIFAR-100", True) == 50000

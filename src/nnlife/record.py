@@ -1,4 +1,5 @@
-"""The extended record of one network: what the published table format has no room for.
+"""The extended record of one network: what the published table format has no room for
+(docs/records.md).
 
 One JSON file per network, ``<out>/<Dataset dir>_records/<ID>.json``, beside (not inside) the
 ``<Dataset dir>_models`` directory, so that a ``_models`` directory stays exactly like the
@@ -48,31 +49,44 @@ import json
 import platform
 import socket
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from . import __version__
 from .errors import InputError
+from .run import RunFacts, RunOptions, Seeds
+from .shapes import analyse
 from .spec import NetworkSpec, dataset_info
-from .table import atomic_write_text
-
-if TYPE_CHECKING:
-    from .train import RunFacts, TrainResult
+from .table import Curve, atomic_write_text
 
 RECORD_FORMAT = "nnlife-record"
 RECORD_VERSION = 1
 STATUSES = ("complete", "stopped_early", "failed")
 
+# The record's keys in file order (see the module docstring); those of the run facts are
+# read through from Record.facts.
+KEYS = ("ID", "dataset", "random_seed", "status", "error", "epochs_requested", "epochs_trained", "seconds",
+        "val_seconds", "train_accuracy", "params", "flops", "activation_bytes", "device", "device_name", "precision",
+        "deterministic", "micro_batches", "batch_size", "train_images", "test_images", "train_subset", "test_subset",
+        "n_train_full", "n_test_full", "svhn_extra", "data_files", "seeds", "versions", "hostname", "started",
+        "finished", "spec", "extra")
+FACT_KEYS = ("epochs_requested", "device", "device_name", "precision", "deterministic", "micro_batches", "batch_size",
+             "train_images", "test_images", "train_subset", "test_subset", "n_train_full", "n_test_full",
+             "svhn_extra", "data_files", "started", "finished")
+
 
 @dataclass(frozen=True)
 class Record:
-    """The extended record of one network (see the module docstring for every field)."""
+    """The extended record of one network (see the module docstring for every key): the run's
+    facts (:class:`nnlife.run.RunFacts`, whose fields read through: ``record.device``, ...)
+    and what the run measured."""
 
     ID: str
     dataset: str
     random_seed: int
     status: str
     error: str | None
-    epochs_requested: int
     epochs_trained: float
     seconds: tuple[float, ...]
     val_seconds: tuple[float, ...]
@@ -80,39 +94,33 @@ class Record:
     params: int
     flops: int
     activation_bytes: int
-    device: str
-    device_name: str
-    precision: str
-    deterministic: bool
-    micro_batches: int
-    batch_size: int
-    train_images: int
-    test_images: int
-    train_subset: int
-    test_subset: int
-    n_train_full: int
-    n_test_full: int
-    svhn_extra: bool
-    data_files: tuple[str, ...]
-    seeds: dict[str, int]
+    facts: RunFacts
     versions: dict[str, str]
     hostname: str
-    started: str
-    finished: str
     spec: dict[str, str]
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status {self.status!r}: expected one of {', '.join(STATUSES)}")
-        for name in ("seconds", "val_seconds", "train_accuracy", "data_files"):
+        for name in ("seconds", "val_seconds", "train_accuracy"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names that are not fields: the run facts' keys read through.
+        if name in FACT_KEYS:
+            return getattr(self.facts, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def seeds(self) -> dict[str, int]:
+        return dataclasses.asdict(self.facts.seeds)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"format": RECORD_FORMAT, "version": RECORD_VERSION}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = list(value) if isinstance(value, tuple) else value
+        for key in KEYS:
+            value = getattr(self, key)
+            out[key] = list(value) if isinstance(value, tuple) else value
         return out
 
     @classmethod
@@ -122,12 +130,13 @@ class Record:
             raise InputError(f"{where}: expected a JSON object with format {RECORD_FORMAT!r}")
         if obj.get("version") != RECORD_VERSION:
             raise InputError(f"{where}: field 'version': expected {RECORD_VERSION}, got {obj.get('version')!r}")
-        names = [f.name for f in dataclasses.fields(cls)]
-        missing = [n for n in names if n not in obj and n != "extra"]
+        missing = [n for n in KEYS if n not in obj and n != "extra"]
         if missing:
             raise InputError(f"{where}: field '{missing[0]}': missing")
         try:
-            return cls(**{n: obj[n] for n in names if n in obj})
+            facts = _facts_from_dict(obj)
+            own = {f.name for f in dataclasses.fields(cls)} - {"facts"}
+            return cls(facts=facts, **{n: obj[n] for n in KEYS if n in own and n in obj})
         except (TypeError, ValueError) as err:
             raise InputError(f"{where}: {err}") from None
 
@@ -136,64 +145,75 @@ class Record:
         return NetworkSpec.from_row([self.spec[n] for n in NetworkSpec.field_names()])
 
 
+def _facts_from_dict(obj: dict[str, Any]) -> RunFacts:
+    """The run facts of a record read from JSON. A subset equal to the whole split was not
+    asked for (a record keeps the sizes, not the request)."""
+    options = RunOptions(
+        epochs=obj["epochs_requested"], precision=obj["precision"], deterministic=obj["deterministic"],
+        micro_batches=obj["micro_batches"],
+        train_images=None if obj["train_subset"] == obj["n_train_full"] else obj["train_subset"],
+        test_images=None if obj["test_subset"] == obj["n_test_full"] else obj["test_subset"],
+    )
+    seeds = obj["seeds"]
+    if not isinstance(seeds, dict):
+        raise TypeError(f"field 'seeds': expected an object, got {seeds!r}")
+    return RunFacts(
+        options=options, device=obj["device"], device_name=obj["device_name"], batch_size=obj["batch_size"],
+        train_images=obj["train_images"], test_images=obj["test_images"], train_subset=obj["train_subset"],
+        test_subset=obj["test_subset"], n_train_full=obj["n_train_full"], n_test_full=obj["n_test_full"],
+        seeds=Seeds(**seeds), data_files=tuple(obj["data_files"]), svhn_extra=obj["svhn_extra"],
+        started=obj["started"], finished=obj["finished"],
+    )
+
+
 def versions() -> dict[str, str]:
-    import numpy
-    import torch
+    """The versions a run used (from the installed distributions: no torch import)."""
+    def of(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "unknown"
 
-    from . import __version__
+    return {"nnlife": __version__, "torch": of("torch"), "numpy": of("numpy"), "python": platform.python_version()}
 
-    return {"nnlife": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
-            "python": platform.python_version()}
+
+class Measured(Protocol):
+    """What a run measured, per half epoch (:class:`nnlife.train.TrainResult` is one)."""
+
+    curve: Curve
+    seconds: tuple[float, ...]
+    val_seconds: tuple[float, ...]
+    train_accuracy: tuple[float, ...]
 
 
 def make_record(
     spec: NetworkSpec,
-    facts: "RunFacts",
-    result: "TrainResult | None",
+    facts: RunFacts,
+    measured: Measured | None,
     *,
     status: str,
     error: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Record:
     """The record of one run of ``spec`` (with its run facts filled in, see
-    :meth:`NetworkSpec.with_run`). ``result`` is None for a failed run."""
-    from .shapes import analyse
-
+    :meth:`NetworkSpec.with_run`). ``measured`` is None for a failed run."""
     arith = analyse(spec)
-    halves = result.halves_trained if result is not None else 0
     return Record(
         ID=spec.ID,
         dataset=spec.dataset,
         random_seed=spec.random_seed,
         status=status,
         error=error,
-        epochs_requested=facts.epochs_requested,
-        epochs_trained=halves / 2,
-        seconds=result.seconds if result is not None else (),
-        val_seconds=result.val_seconds if result is not None else (),
-        train_accuracy=result.train_accuracy if result is not None else (),
+        epochs_trained=len(measured.curve) / 2 if measured is not None else 0.0,
+        seconds=measured.seconds if measured is not None else (),
+        val_seconds=measured.val_seconds if measured is not None else (),
+        train_accuracy=measured.train_accuracy if measured is not None else (),
         params=arith.params,
         flops=arith.flops,
         activation_bytes=arith.activation_bytes,
-        device=facts.device,
-        device_name=facts.device_name,
-        precision=facts.precision,
-        deterministic=facts.deterministic,
-        micro_batches=facts.micro_batches,
-        batch_size=facts.batch_size,
-        train_images=facts.train_images,
-        test_images=facts.test_images,
-        train_subset=facts.train_subset,
-        test_subset=facts.test_subset,
-        n_train_full=facts.n_train_full,
-        n_test_full=facts.n_test_full,
-        svhn_extra=facts.svhn_extra,
-        data_files=facts.data_files,
-        seeds=dataclasses.asdict(facts.seeds),
+        facts=facts,
         versions=versions(),
         hostname=socket.gethostname(),
-        started=facts.started,
-        finished=facts.finished,
         spec=spec.to_text_dict(),
         extra=dict(extra or {}),
     )

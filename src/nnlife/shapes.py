@@ -63,14 +63,6 @@ class Arithmetic:
     def flatten_features(self) -> int:
         return next(l.shape[0] for l in self.layers if l.type == "Flatten")
 
-    def to_dict(self) -> dict:
-        return {
-            "input_shape": list(self.input_shape),
-            "params": self.params,
-            "flops": self.flops,
-            "activation_bytes": self.activation_bytes,
-            "layers": [layer.to_dict() for layer in self.layers],
-        }
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -115,12 +107,3 @@ def analyse(spec: NetworkSpec) -> Arithmetic:
         if j < len(spec.FC_dropout_layers) and spec.FC_dropout_layers[j]:
             layers.append(Layer("Dropout", (w,), 0, 0, w))
     return Arithmetic(tuple(layers), (info.channels, info.side, info.side))
-
-
-def count_params(spec: NetworkSpec) -> int:
-    return analyse(spec).params
-
-
-def forward_flops(spec: NetworkSpec) -> int:
-    """Forward FLOPs per image (multiply-add = 2)."""
-    return analyse(spec).flops

@@ -1,4 +1,4 @@
-"""The published table format (SYSTEM.md section 4), read and written byte for byte.
+"""The published table format (docs/table-format.md), read and written byte for byte.
 
 A table is ``<root>/<Dataset dir>_models/<ID>.txt``: a header line of 28 names, then one line
 per half epoch (0.5, 1.0, ...). Line 2 holds all 28 fields, later lines the four curve fields
@@ -24,7 +24,7 @@ from typing import Iterable, Iterator, Sequence
 
 from .errors import InputError, TableFormatError
 from .outputs import TEMP_PREFIX, atomic_write_text, check_writable  # noqa: F401 (re-exported)
-from .spec import NetworkSpec, dataset_info, format_value, parse_number
+from .spec import NetworkSpec, format_value, parse_number
 
 CURVE_FIELDS = ("epochs", "trainLoss", "valLoss", "valAcc")
 HEADER_FIELDS = CURVE_FIELDS + NetworkSpec.field_names()
@@ -263,11 +263,6 @@ def read_tables(*paths: str | Path) -> Iterator[Table]:
     """Read every table under the given files or directories, in sorted order."""
     for path in find_tables(paths):
         yield read_table(path)
-
-
-def models_dir(root: str | Path, dataset: str) -> Path:
-    """``<root>/<Dataset dir>_models`` for a data set name."""
-    return Path(root) / dataset_info(dataset).models_dir
 
 
 def is_finite_curve(curve: Curve) -> bool:

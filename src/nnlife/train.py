@@ -1,4 +1,4 @@
-"""Training one network exactly as SYSTEM.md section 3 says, and reporting each half epoch.
+"""Training one network exactly as docs/training.md says, and reporting each half epoch.
 
 The loop, top to bottom (:func:`train`):
 
@@ -20,34 +20,33 @@ there (one byte per pixel moved, no host copies); no DataLoader and no per-sampl
 batch losses and correct counts are summed on the device, so the host waits for the device
 only once per half epoch (``.item()`` at the boundary), never per batch.
 
-:func:`run_network` adds the run facts, writes the extended record and then the table (the
-table last: its presence means the network is done).
+Storing a trained network (record, then table) is :mod:`nnlife.lifespan`'s; the options and
+sizes of a run are :mod:`nnlife.run`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import os
 import platform
 import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Callable, Iterable, Protocol
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from .build import build
 from .data import ImageData, resolve_device, subset
 from .errors import InputError
-from .spec import NetworkSpec, make_id
-from .table import Curve, atomic_write_text, format_table, table_path
+from .run import PRECISIONS, RunFacts, RunOptions, Seeds, derive_seeds, run_facts  # noqa: F401 (re-exported)
+from .spec import NetworkSpec
+from .table import Curve
 
-PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 # --------------------------------------------------------------------------------------
@@ -75,57 +74,6 @@ class Listener(Protocol):
     when training ends (also on error)."""
 
     def __call__(self, row: HalfEpoch) -> bool | None: ...
-
-
-@dataclass(frozen=True)
-class Seeds:
-    """The three seeds of a run, all derived from the network's ``random_seed``:
-    ``weights`` initialises the module (:func:`nnlife.build.build`), ``order`` drives the
-    device generator of the epoch permutations, ``dropout`` seeds torch's global RNG, which
-    dropout layers draw from. Distinct, so that no two streams are correlated."""
-
-    weights: int
-    order: int
-    dropout: int
-
-
-def derive_seeds(random_seed: int) -> Seeds:
-    """``sha256("nnlife/<purpose>/<random_seed>")``, first 8 bytes, as a 63-bit integer."""
-    def derive(purpose: str) -> int:
-        digest = hashlib.sha256(f"nnlife/{purpose}/{random_seed}".encode()).digest()
-        return int.from_bytes(digest[:8], "big") >> 1
-
-    return Seeds(weights=derive("weights"), order=derive("order"), dropout=derive("dropout"))
-
-
-@dataclass(frozen=True)
-class RunFacts:
-    """How a network was trained: everything about the run that is not the curve."""
-
-    device: str  # torch device, e.g. "cpu" or "cuda:0"
-    device_name: str  # CPU model or GPU name
-    precision: str
-    deterministic: bool
-    micro_batches: int
-    epochs_requested: int
-    batch_size: int
-    train_images: int  # training images used per epoch (even number of whole batches)
-    test_images: int  # test images validated each time (whole batches)
-    train_subset: int  # training images available (the prefix asked for, or the split)
-    test_subset: int
-    n_train_full: int  # size of the full training split
-    n_test_full: int
-    batches_per_half: int
-    val_batches: int
-    seeds: Seeds
-    data_files: tuple[str, ...]
-    svhn_extra: bool
-    started: str  # ISO 8601 local time
-    finished: str = ""
-
-    @property
-    def train_GPU(self) -> bool:
-        return self.device.startswith("cuda")
 
 
 @dataclass(frozen=True)
@@ -212,58 +160,18 @@ def device_name(device: torch.device) -> str:
 # The loop
 
 
-def plan_run(
-    spec: NetworkSpec,
-    data: ImageData,
-    *,
-    epochs: int = 40,
-    precision: str = "fp32",
-    deterministic: bool = False,
-    micro_batches: int = 1,
-    train_images: int | None = None,
-    test_images: int | None = None,
-) -> RunFacts:
-    """Check the options and work out the sizes of a run, before anything is trained.
-    Raises :class:`InputError` for options that cannot work."""
+def plan_run(spec: NetworkSpec, data: ImageData, options: RunOptions = RunOptions()) -> RunFacts:
+    """Check the options and work out the sizes of a run on ``data``, before anything is
+    trained (:func:`nnlife.run.run_facts`). Raises :class:`InputError` for options that cannot
+    work."""
     if spec.dataset != data.dataset:
         raise InputError(f"the network is for {spec.dataset}, the data is {data.dataset}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise InputError(f"epochs {epochs!r}: expected a positive integer")
-    if precision not in PRECISIONS:
-        raise InputError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
-    b = spec.batch_size
-    if isinstance(micro_batches, bool) or not isinstance(micro_batches, int) or not 1 <= micro_batches <= b:
-        raise InputError(f"micro_batches {micro_batches!r}: expected an integer in [1, {b}] (the batch size)")
-    part = subset(data, train_images, test_images)
-    # The batch-size rule is never re-evaluated: a subset is cut to an even number of batches.
-    n_used = part.n_train // (2 * b) * (2 * b)
-    if n_used == 0:
-        raise InputError(
-            f"train_images {part.n_train}: too few for two batches of {b} (the network's batch size)"
-        )
-    n_val = part.n_test // b * b
-    if n_val == 0:
-        raise InputError(f"test_images {part.n_test}: too few for one batch of {b} (the network's batch size)")
-    return RunFacts(
-        device=str(data.device),
-        device_name=device_name(data.device),
-        precision=precision,
-        deterministic=bool(deterministic),
-        micro_batches=micro_batches,
-        epochs_requested=epochs,
-        batch_size=b,
-        train_images=n_used,
-        test_images=n_val,
-        train_subset=part.n_train,
-        test_subset=part.n_test,
-        n_train_full=data.n_train_full,
-        n_test_full=data.n_test_full,
-        batches_per_half=n_used // b // 2,
-        val_batches=n_val // b,
-        seeds=derive_seeds(spec.random_seed),
-        data_files=data.files,
-        svhn_extra=data.svhn_extra,
-        started=datetime.now().isoformat(timespec="microseconds"),
+    part = subset(data, options.train_images, options.test_images)
+    return run_facts(
+        options, random_seed=spec.random_seed, batch_size=spec.batch_size, train_subset=part.n_train,
+        test_subset=part.n_test, n_train_full=data.n_train_full, n_test_full=data.n_test_full,
+        device=str(data.device), device_name=device_name(data.device), data_files=data.files,
+        svhn_extra=data.svhn_extra, started=datetime.now().isoformat(timespec="microseconds"),
     )
 
 
@@ -275,30 +183,23 @@ def _scale(images: torch.Tensor) -> torch.Tensor:
 def train(
     spec: NetworkSpec,
     data: ImageData,
+    options: RunOptions = RunOptions(),
     *,
-    epochs: int = 40,
     device: str | torch.device | None = None,
-    precision: str = "fp32",
-    deterministic: bool = False,
     listeners: Iterable[Listener | Callable] = (),
-    micro_batches: int = 1,
-    train_images: int | None = None,
-    test_images: int | None = None,
 ) -> TrainResult:
-    """Train the network of ``spec`` on ``data`` and return its curve (SYSTEM.md section 3).
+    """Train the network of ``spec`` on ``data`` and return its curve (docs/training.md).
 
-    ``device`` defaults to the data's device (other devices get a copy of the data).
-    ``precision``: "fp32" (TF32 off), "tf32", or "bf16" (autocast). ``deterministic`` enforces
-    torch's deterministic algorithms (restored afterwards); on CPU two runs then give
-    bit-identical curves. ``micro_batches=k`` splits each batch into k chunks whose gradients
-    accumulate to the same SGD update (for memory; the taxonomy has no batch norm).
-    ``train_images``/``test_images`` train and validate on prefixes of the splits. A diverging
-    network (nan/inf) is trained to the end and recorded as measured.
+    ``options`` (:class:`nnlife.run.RunOptions`): epochs, precision ("fp32" with TF32 off,
+    "tf32", or "bf16" autocast), deterministic algorithms (restored afterwards; on CPU two runs
+    then give bit-identical curves), micro-batches whose gradients accumulate to the same SGD
+    update (for memory; the taxonomy has no batch norm), and prefixes of the splits.
+    ``device`` defaults to the data's device (other devices get a copy of the data). A
+    diverging network (nan/inf) is trained to the end and recorded as measured.
     """
     if device is not None:
         data = data.to(resolve_device(device))
-    facts = plan_run(spec, data, epochs=epochs, precision=precision, deterministic=deterministic,
-                     micro_batches=micro_batches, train_images=train_images, test_images=test_images)
+    facts = plan_run(spec, data, options)
     data = subset(data, facts.train_subset, facts.test_subset)
     listeners = tuple(listeners)
     dev = data.device
@@ -306,7 +207,7 @@ def train(
     # state back afterwards.
     rng_devices = [dev.index] if dev.type == "cuda" else []
     try:
-        with torch.random.fork_rng(devices=rng_devices), _precision(precision), _deterministic(deterministic, dev):
+        with torch.random.fork_rng(devices=rng_devices), _precision(options.precision), _deterministic(options.deterministic, dev):
             for listener in listeners:
                 if hasattr(listener, "begin"):
                     listener.begin(facts)
@@ -451,8 +352,6 @@ class ProgressBar:
     def begin(self, facts: RunFacts) -> None:
         if not self.enabled:
             return
-        from tqdm import tqdm
-
         self.bar = tqdm(total=2 * facts.epochs_requested, desc=self.description, unit="half-epoch",
                         file=self.file, dynamic_ncols=True, leave=False)
 
@@ -465,97 +364,3 @@ class ProgressBar:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-
-# --------------------------------------------------------------------------------------
-# One network, end to end
-
-
-def default_conv_layers(seed: int) -> int:
-    """The conv-layer count of a network named by its seed alone: ``1 + seed % 10``."""
-    return 1 + seed % 10
-
-
-def network_spec(
-    *,
-    dataset: str | None = None,
-    seed: int | None = None,
-    table: str | Path | None = None,
-    conv_layers: int | None = None,
-    svhn_extra: bool = False,
-) -> NetworkSpec:
-    """The network to train: drawn from ``seed`` (``conv_layers`` conv layers, default
-    :func:`default_conv_layers`) for ``dataset``, or read from line 2 of ``table``. The batch
-    size of a drawn network follows the rule on the full training split (with SVHN's extra
-    split when ``svhn_extra``). Raises :class:`InputError` for inconsistent arguments."""
-    from .data import SVHN_EXTRA_IMAGES
-    from .sample import sample
-    from .spec import dataset_info
-    from .table import read_table
-
-    if (seed is None) == (table is None):
-        raise InputError("give exactly one of a seed and a table")
-    info = dataset_info(dataset) if dataset is not None else None
-    if table is not None:
-        if conv_layers is not None:
-            raise InputError("conv_layers: only with a seed (a table fixes the network)")
-        spec = read_table(table).spec
-        if info is not None and info.name != spec.dataset:
-            raise InputError(f"{table}: the network is for {spec.dataset}, not {info.name}")
-    else:
-        if info is None:
-            raise InputError("a network drawn from a seed needs a data set (--dataset)")
-        n_conv = default_conv_layers(seed) if conv_layers is None else conv_layers
-        n_train = info.n_train + (SVHN_EXTRA_IMAGES if svhn_extra and info.name == "SVHN" else 0)
-        spec = sample(info.name, seed, n_conv, n_train=n_train)
-    if svhn_extra and spec.dataset != "SVHN":
-        raise InputError(f"svhn_extra: only SVHN has an extra split, not {spec.dataset}")
-    return spec
-
-
-def run_network(
-    spec: NetworkSpec,
-    data: ImageData,
-    out_dir: str | Path,
-    *,
-    ID: str | None = None,
-    epochs: int = 40,
-    device: str | torch.device | None = None,
-    precision: str = "fp32",
-    deterministic: bool = False,
-    micro_batches: int = 1,
-    train_images: int | None = None,
-    test_images: int | None = None,
-    listeners: Iterable[Listener | Callable] = (),
-    record_extra: dict | None = None,
-) -> Path:
-    """Train ``spec`` and write ``<out>/<Dataset dir>_models/<ID>.txt`` and its extended
-    record ``<out>/<Dataset dir>_records/<ID>.json``; returns the table path.
-
-    ``ID`` defaults to the creation time. The record is written first and the table last,
-    both atomically, so a table exists only for a finished network. If training raises, a
-    record with status "failed" and the error is written (no table) and the error re-raised.
-    """
-    from .record import make_record, write_record
-
-    started = datetime.now()
-    ID = ID or make_id(started)
-    if device is not None:
-        data = data.to(resolve_device(device))
-    run_spec = spec.with_run(ID=ID, train_GPU=data.device.type == "cuda", torch_set_deterministic=bool(deterministic))
-    try:
-        result = train(run_spec, data, epochs=epochs, precision=precision, deterministic=deterministic,
-                       listeners=listeners, micro_batches=micro_batches, train_images=train_images,
-                       test_images=test_images)
-    except InputError:
-        raise  # a mistake in the options: nothing ran, nothing to record
-    except Exception as err:
-        facts = plan_run(run_spec, data, epochs=epochs, precision=precision, deterministic=deterministic,
-                         micro_batches=micro_batches, train_images=train_images, test_images=test_images)
-        write_record(out_dir, make_record(run_spec, facts, None, status="failed",
-                                          error=f"{type(err).__name__}: {err}", extra=record_extra))
-        raise
-    status = "stopped_early" if result.stopped_early else "complete"
-    write_record(out_dir, make_record(run_spec, result.facts, result, status=status, extra=record_extra))
-    return atomic_write_text(table_path(out_dir, run_spec), format_table(run_spec, result.curve))
-

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..run import PRECISIONS  # the choices of `train --precision` and `campaign --precision` (no torch)
 from ..spec import dataset_info
-
-# nnlife.train.PRECISIONS, repeated here so that building the parser does not import torch
-# (tests check that the two agree); the choices of `train --precision` and `campaign --precision`.
-PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 def _integer(text: str, expected: str, ok) -> int:

@@ -50,18 +50,18 @@ def _conv_layers(text: str) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     from ..data import load_data, resolve_device
-    from ..train import ProgressBar, network_spec, run_network
+    from ..lifespan import network_spec, run_network
+    from ..run import RunOptions
+    from ..train import ProgressBar
 
+    options = RunOptions(epochs=args.epochs, precision=args.precision, deterministic=args.deterministic,
+                         micro_batches=args.micro_batches, train_images=args.train_images, test_images=args.test_images)
     spec = network_spec(dataset=args.dataset, seed=args.seed, table=args.table,
                         conv_layers=args.conv_layers, svhn_extra=args.svhn_extra)
     device = resolve_device(args.device)
     data = load_data(spec.dataset, root=args.data_root, device=device,
                      download=not args.no_download, svhn_extra=args.svhn_extra)
-    path = run_network(
-        spec, data, args.out,
-        epochs=args.epochs, precision=args.precision, deterministic=args.deterministic,
-        micro_batches=args.micro_batches, train_images=args.train_images, test_images=args.test_images,
-        listeners=[ProgressBar(f"{spec.dataset} seed {spec.random_seed}")],
-    )
+    path = run_network(spec, data, args.out, options,
+                       listeners=[ProgressBar(f"{spec.dataset} seed {spec.random_seed}")])
     print(path)
     return 0

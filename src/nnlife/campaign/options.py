@@ -1,0 +1,114 @@
+"""The options that define a campaign (:class:`CampaignOptions`, written into its manifest);
+how it runs (:class:`~nnlife.executors.ExecutionOptions`) may change between runs."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InputError
+from ..executors.base import ExecutionOptions, check_int
+from ..predict import METHODS, check_target_epoch
+from ..run import RunOptions, check_precision, n_train_full
+from ..sample import check_seed
+from ..spec import DATASETS, dataset_info
+
+__all__ = ["DEFAULT_TARGET_EPOCH", "OPTION_FLAGS", "CampaignOptions", "ExecutionOptions"]
+
+DEFAULT_TARGET_EPOCH = 20.0
+
+# Option name -> how the command line spells it (for messages).
+OPTION_FLAGS = {
+    "datasets": "--datasets",
+    "per_dataset": "--per-dataset",
+    "seed": "--seed",
+    "epochs": "--epochs",
+    "train_images": "--train-images",
+    "test_images": "--test-images",
+    "precision": "--precision",
+    "deterministic": "--deterministic",
+    "svhn_extra": "--svhn-extra",
+    "early_stop": "--early-stop",
+    "target_epoch": "--target-epoch",
+    "synthetic": "synthetic",
+}
+
+
+@dataclass(frozen=True)
+class CampaignOptions:
+    """What defines a campaign: changing any of these makes a different campaign.
+
+    ``datasets`` are kept in the canonical order (FashionMNIST, CIFAR100, SVHN) whatever
+    order they are given in. ``train_images``/``test_images`` train and validate every
+    network on prefixes of the splits. ``early_stop`` names a method of
+    :data:`nnlife.predict.METHODS`; ``target_epoch`` (only with it) defaults to
+    ``min(20, epochs)``. ``synthetic`` trains on seeded random images of each data set's
+    exact shapes instead of the real files: for throughput measurements only (the manifest
+    and every record say so).
+    """
+
+    datasets: tuple[str, ...]
+    per_dataset: int
+    seed: int
+    epochs: int = 40
+    train_images: int | None = None
+    test_images: int | None = None
+    precision: str = "fp32"
+    deterministic: bool = False
+    svhn_extra: bool = False
+    early_stop: str | None = None
+    target_epoch: float | None = None
+    synthetic: bool = False
+
+    def __post_init__(self) -> None:
+        names = [self.datasets] if isinstance(self.datasets, str) else list(self.datasets)
+        infos = [dataset_info(n) for n in names]
+        seen = [i.name for i in infos]
+        if not seen:
+            raise InputError("--datasets: expected at least one data set")
+        duplicate = next((n for n in seen if seen.count(n) > 1), None)
+        if duplicate:
+            raise InputError(f"--datasets: {duplicate} is named twice")
+        object.__setattr__(self, "datasets", tuple(n for n in DATASETS if n in seen))
+        check_int(self.per_dataset, "--per-dataset", 1)
+        check_seed(self.seed, "--seed")
+        check_int(self.epochs, "--epochs", 1)
+        for name in ("train_images", "test_images"):
+            if getattr(self, name) is not None:
+                check_int(getattr(self, name), OPTION_FLAGS[name], 1)
+        check_precision(self.precision, "--precision")
+        if self.svhn_extra and "SVHN" not in self.datasets:
+            raise InputError("--svhn-extra: only with SVHN among the data sets")
+        for name in ("deterministic", "svhn_extra", "synthetic"):
+            object.__setattr__(self, name, bool(getattr(self, name)))
+        if self.early_stop is None:
+            if self.target_epoch is not None:
+                raise InputError("--target-epoch: only with --early-stop")
+        else:
+            if self.early_stop not in METHODS:
+                raise InputError(f"--early-stop {self.early_stop!r}: expected one of {', '.join(METHODS)}")
+            target = min(DEFAULT_TARGET_EPOCH, float(self.epochs)) if self.target_epoch is None else self.target_epoch
+            target = check_target_epoch(target)
+            if target > self.epochs:
+                raise InputError(f"--target-epoch {target:g}: beyond --epochs {self.epochs}")
+            object.__setattr__(self, "target_epoch", target)
+
+    def n_train_full(self, dataset: str) -> int:
+        """The training-split size the batch-size rule uses for ``dataset``."""
+        return n_train_full(dataset, self.svhn_extra)
+
+    def run_options(self, micro_batches: int = 1) -> RunOptions:
+        """The options of each network's training run."""
+        return RunOptions(epochs=self.epochs, precision=self.precision, deterministic=self.deterministic,
+                          micro_batches=micro_batches, train_images=self.train_images, test_images=self.test_images)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["datasets"] = list(self.datasets)
+        return out
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> "CampaignOptions":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: (tuple(v) if k == "datasets" else v) for k, v in obj.items() if k in names})

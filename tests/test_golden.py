@@ -1,0 +1,114 @@
+"""Pinned results: one deterministic CPU training run and one small campaign, value for value.
+
+The numbers below were produced by this code base and written down; any change to what a
+training run computes (the loop, the seeds, the truncation of subsets) or to what a campaign
+writes (tables, records) makes these tests fail. One torch thread, so the sums run in one
+order whatever the machine's core count."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from nnlife import campaign as C
+from nnlife.run import RunOptions
+from nnlife.spec import NetworkSpec
+from nnlife.train import train
+
+LEARNABLE = NetworkSpec(
+    random_seed=12345, dataset="FashionMNIST", batch_size=48,
+    learning_rate=0.05, momentum=0.9, dampening=0, weight_decay=0,
+    layer_types=(7,), dropout_rate=0.3, convKernels=(3,), convStrides=(1,), convPaddings=(1,),
+    poolKernels=(2,), poolStrides=(2,), poolPaddings=(0,), convFilters=(16,),
+    FC_dropout_rate=0.2, FC_dropout_layers=(1,), FCFilters=(32, 10),
+)
+
+GOLDEN_TRAIN_LOSS = (2.2448665698369346, 1.54115895430247, 1.2645245790481567, 1.1378870407740276)
+GOLDEN_VAL_LOSS = (1.9182466864585876, 1.1856507062911987, 1.0517540127038956, 1.081895723938942)
+GOLDEN_VAL_ACC = (41.145833333333336, 51.041666666666664, 64.0625, 64.0625)
+
+
+@pytest.fixture
+def one_thread():
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+def train_golden(fashion):
+    return train(LEARNABLE, fashion, RunOptions(epochs=2, train_images=600, test_images=200, deterministic=True))
+
+
+def test_golden_curve(fashion, one_thread):
+    curve = train_golden(fashion).curve
+    assert curve.epochs == (0.5, 1.0, 1.5, 2.0)
+    assert curve.trainLoss == GOLDEN_TRAIN_LOSS
+    assert curve.valLoss == GOLDEN_VAL_LOSS
+    assert curve.valAcc == GOLDEN_VAL_ACC
+
+
+# ---- a campaign on a fixed plan ---------------------------------------------------------------
+
+CAMPAIGN = C.CampaignOptions(datasets=("FashionMNIST",), per_dataset=6, seed=53681, epochs=1,
+                             train_images=350, test_images=200, deterministic=True)
+# Wall-clock and machine facts: everything else in a record is pinned.
+# (json.loads keeps the key order, so the digests pin the order of the keys too.)
+UNPINNED = ("seconds", "val_seconds", "started", "finished", "hostname", "device_name", "versions", "data_files")
+UNPINNED_EXTRA = ("worker",)
+
+GOLDEN_TABLES = {
+    "2020_01_01_00_00_00_000000.txt": "26cb2c4c4547b385a69005f239f6fd41f594957608224731dbd96b6cdc9e1040",
+    "2020_01_01_00_00_00_000001.txt": "dd61e73d012bc43e9683438e8cf6301255c29542a92ca28e1b3e72d50ca4a206",
+    "2020_01_01_00_00_00_000002.txt": "fe25ee493f5f77e9accdcb4c2fadd2ac2e86d93a74e2e93d774572c766161222",
+    "2020_01_01_00_00_00_000003.txt": "3cef53e2a2d4028e0d4cb7257ccdd6defc8771c7d179f54ae5f4b6c8fe4ec0d5",
+    "2020_01_01_00_00_00_000004.txt": "37dbe54bee9f812da6ca86437a5729e860e20405bdf1929f2c8ffc6d942054d1",
+    "2020_01_01_00_00_00_000005.txt": "f54c547ef06acb6dc5ce91677eaeb5cf7a826d29c5b16fd467226b2001a8890c",
+}
+GOLDEN_RECORDS = {
+    "2020_01_01_00_00_00_000000.json": "928fa6dab7b091a0a5e899d2774cbcc7a56b759de6e9910ccc6511e52469d48d",
+    "2020_01_01_00_00_00_000001.json": "f27ef5163b65d1a8cf7a715a588cad40f092644cbf095f7aaf22f246b2817257",
+    "2020_01_01_00_00_00_000002.json": "0a82133135b8e9039d1743f5d39008f43121d32b8966d17f3feb96266c4c12d2",
+    "2020_01_01_00_00_00_000003.json": "9389e1592cfbb0c7643e2092ba7dba2c57ec83aca9ea10f0970a2eb70ac3972f",
+    "2020_01_01_00_00_00_000004.json": "c053a29f39e1b7dab8b1b1d9182bd2eccd078d632c4dba177e227175c1aee32d",
+    "2020_01_01_00_00_00_000005.json": "c60b086d08b475b121d3726820980d32c0d0ff31e9d6103fb94d34a669b114cc",
+}
+
+
+def fixed_plan() -> C.Manifest:
+    manifest = C.make_manifest(CAMPAIGN)
+    nets = tuple(dataclasses.replace(n, ID=f"2020_01_01_00_00_00_{i:06d}") for i, n in enumerate(manifest.networks))
+    return C.Manifest(CAMPAIGN, nets, "2020-01-01T00:00:00")
+
+
+def pinned_record(path: Path) -> str:
+    obj = json.loads(path.read_text())
+    for key in UNPINNED:
+        obj.pop(key)
+    for key in UNPINNED_EXTRA:
+        obj["extra"].pop(key)
+    return json.dumps(obj)
+
+
+def campaign_digests(out: Path) -> tuple[dict[str, str], dict[str, str]]:
+    tables = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+              for p in sorted((out / "FashionMNIST_models").iterdir())}
+    records = {p.name: hashlib.sha256(pinned_record(p).encode()).hexdigest()
+               for p in sorted((out / "FashionMNIST_records").iterdir())}
+    return tables, records
+
+
+def test_golden_campaign(tmp_path):
+    out = tmp_path / "run"
+    C.write_manifest(out, fixed_plan())
+    summary = C.run_campaign(out, CAMPAIGN, C.ExecutionOptions(workers=2, threads=1, device="cpu",
+                                                                download=False, progress=False))
+    assert (summary.trained, summary.failures) == (6, ())
+    tables, records = campaign_digests(out)
+    assert tables == GOLDEN_TABLES
+    assert records == GOLDEN_RECORDS
