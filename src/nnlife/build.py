@@ -1,4 +1,4 @@
-"""Building the torch module of a spec (SYSTEM.md section 1), and nothing else.
+"""Building the torch module of a spec (docs/taxonomy.md), and nothing else.
 
 The module is a flat ``nn.Sequential`` whose children are, in order: for each conv layer a
 ``Conv2d`` (with bias) and its block (``ReLU``, then ``Dropout(dropout_rate)``, then

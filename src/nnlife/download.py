@@ -64,7 +64,7 @@ from .spec import DATASETS
 
 DEFAULT_SERVER = "https://dataverse.harvard.edu"
 PUBLISHED_DOI = "10.7910/DVN/ZXTCGF"
-# The published set's tables per data set directory (SYSTEM.md: 2000 each on CIFAR-100,
+# The published set's tables per data set directory (docs/README.md: 2000 each on CIFAR-100,
 # FashionMNIST and SVHN).
 PUBLISHED_PER_DATASET = 2000
 MODELS_DIRS = tuple(info.models_dir for info in DATASETS.values())

@@ -1,4 +1,4 @@
-"""Drawing random networks exactly as the published data set did (SYSTEM.md section 2).
+"""Drawing random networks exactly as the published data set did (docs/taxonomy.md).
 
 :func:`sample` is pure: every value comes from one explicit generator built from the network's
 32-bit ``random_seed``, so the same (data set, seed, conv-layer count) gives the same spec on any

@@ -45,7 +45,7 @@ from .errors import SpecError, TableFormatError
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """Facts about one image data set (SYSTEM.md section 3)."""
+    """Facts about one image data set (docs/training.md)."""
 
     name: str  # the table's `dataset` value
     dir_name: str  # the published directory is f"{dir_name}_models"
