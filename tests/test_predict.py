@@ -176,7 +176,7 @@ TRUE_PARAMS = {
 
 def test_every_family_has_a_case():
     assert set(TRUE_PARAMS) == set(FAMILIES)
-    assert set(METHODS) == {"penguin", "menndl", *FAMILIES, "best_fit", "ensemble", "triage"}
+    assert set(METHODS) == {"penguin", "menndl", *FAMILIES, "best_fit", "ensemble", "triage", "last", "best_so_far", "auto"}
 
 
 @pytest.mark.parametrize("name", list(TRUE_PARAMS))
@@ -443,12 +443,13 @@ def test_cli_predict(reference_dir, tmp_path, capsys):
     out_csv = tmp_path / "p.csv"
     assert main(["predict", str(reference_dir), "--method", "menndl", "--target-epoch", "20", "--csv", str(out_csv)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["ID", "converged", "stop_epoch", "predicted", "actual"]
+    assert lines[0].split() == ["ID", "converged", "stop_epoch", "predicted", "interval", "actual"]
     assert [l.split()[0] for l in lines[1:]] == list(REFERENCE_IDS)
     assert [l.split()[1:3] for l in lines[1:]] == [["no", "20.0"], ["yes", "20.0"], ["no", "20.0"]]
     for line, ident in zip(lines[1:], REFERENCE_IDS):
         acc = read_table(reference_dir / f"{ident}.txt").curve.valAcc[39]
-        assert line.split()[3] == line.split()[4] == f"{acc:.2f}"
+        assert line.split()[3] == line.split()[5] == f"{acc:.2f}"
+        assert line.split()[4] == "-"  # menndl gives no interval
     with open(out_csv, newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == list(OUTCOME_COLUMNS)
@@ -461,7 +462,8 @@ def test_cli_evaluate(reference_dir, tmp_path, capsys):
     args = ["evaluate", str(reference_dir), "--methods", "menndl,ilog2", "--target-epoch", "40", "--csv", str(out_csv)]
     assert main(args) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "| method | networks | converged | epochs saved | MAE | Spearman | top-10% kept |"
+    assert lines[0] == ("| method | networks | converged | epochs saved | MAE | Spearman | top-10% kept "
+                        "| best-so-far MAE | best-so-far Spearman | coverage | width |")
     assert [l.split("|")[1].strip() for l in lines[2:]] == ["menndl", "ilog2"]
     assert lines[2].split("|")[2].strip() == "3"
     with open(out_csv, newline="") as handle:
@@ -475,7 +477,9 @@ def test_cli_evaluate(reference_dir, tmp_path, capsys):
     [
         (["predict", "{ref}", "--method", "bogus"], ["--method", "unknown method 'bogus'", "penguin"]),
         (["evaluate", "{ref}", "--methods", "penguin,nope"], ["--methods", "unknown method 'nope'"]),
-        (["predict", "{ref}", "--method", "penguin", "--target-epoch", "0"], ["--target-epoch", "multiple of 0.5"]),
+        (["predict", "{ref}", "--method", "penguin", "--target-epoch", "0"], ["--target-epoch", "positive number"]),
+        (["predict", "{ref}", "--method", "penguin", "--target-epoch", "20.3"],
+         ["target epoch 20.3: not an epoch of curve", "every 0.5", "2021_02_15_13_55_26_539263.txt"]),
         (["evaluate", "{ref}", "--N", "0"], ["--N", "positive integer"]),
         (["predict", "{missing}", "--method", "penguin"], ["no such file or directory"]),
         (["predict", "{bad}", "--method", "penguin"], ["bad.txt:1", "header"]),
