@@ -50,7 +50,7 @@ class CurveFileError(InputError):
 
 
 def _short(value: object, limit: int = 60) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
+    text = str(value)  # callers pass a field's raw text as its repr, a description as it is
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -181,13 +181,13 @@ def _number(path: Path, where: str, column: str, value: object, *, empty_is_nan:
             return math.nan
         raise CurveFileError(path, where, column, "a number", "an empty field")
     if isinstance(value, bool):
-        raise CurveFileError(path, where, column, "a number", value)
+        raise CurveFileError(path, where, column, "a number", repr(value))
     if isinstance(value, (int, float)):
         return float(value)
     try:
         return float(str(value).strip())
     except ValueError:
-        raise CurveFileError(path, where, column, "a number", value) from None
+        raise CurveFileError(path, where, column, "a number", repr(value)) from None
 
 
 def _build(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]], where) -> list[LabeledCurve]:
@@ -205,7 +205,7 @@ def _build(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]], 
         ident = str(raw_id).strip()
         epoch = _number(path, at, "epoch", row[col["epoch"]], empty_is_nan=False)
         if not (math.isfinite(epoch) and epoch > 0):
-            raise CurveFileError(path, at, "epoch", "a finite number > 0", row[col["epoch"]])
+            raise CurveFileError(path, at, "epoch", "a finite number > 0", repr(row[col["epoch"]]))
         g = groups.get(ident)
         if g is None:
             g = groups[ident] = {"where": at, "epoch": [], "valAcc": [], "valLoss": [], "trainLoss": []}
