@@ -119,10 +119,14 @@ class Tracker(ABC):
     :meth:`step`, which sees the rows so far in ``self.epochs`` and ``self.acc`` (valAcc in
     percent) and the newest row's losses as arguments. ``self.spec`` is the network's
     :class:`~nnlife.spec.NetworkSpec` when the curve's source has one (a table, a Parquet
-    pack; set before the first row), else ``None``.
+    pack; set before the first row), else ``None``. ``self.need_interval``: whether a
+    prediction that does not stop training needs its interval (computing it costs time; an
+    :class:`~nnlife.predict.OnlineStopper` only reports the one it stopped with and sets this
+    False).
     """
 
     spec = None
+    need_interval = True
 
     def __init__(self, target_epoch: float):
         self.target_epoch = target_epoch

@@ -88,6 +88,7 @@ class OnlineStopper:
         self.target_epoch = check_target(target_epoch)
         self._tracker = self.predictor.tracker(self.target_epoch)
         self._tracker.spec = spec  # the network's spec, for methods that use it (learned:MODEL)
+        self._tracker.need_interval = False  # only the interval it stops with is reported
         self.converged = False
         self.stop_epoch: float | None = None
         self.last = None  # the latest Prediction, confident or not

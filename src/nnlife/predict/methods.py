@@ -72,9 +72,12 @@ class _PenguinTracker(Tracker):
         if params[0] >= PENGUIN_A_RESET:
             self.window.clear()
             return self.no_prediction()
-        band = fit_predictive(penguin_model, params, x, np.asarray(self.acc), self.x_target, self.level)
+        stop = self.window.push(value)
+        band = None
+        if stop or self.need_interval:
+            band = fit_predictive(penguin_model, params, x, np.asarray(self.acc), self.x_target, self.level)
         lower, upper = (None, None) if band is None else clip_interval(value - band[1], value + band[1])
-        return Prediction(value, None, self.window.push(value), lower, upper)
+        return Prediction(value, None, stop, lower, upper)
 
 
 # --------------------------------------------------------------------------------------
@@ -287,8 +290,9 @@ class _SingleTracker(_FamilyTracker):
         value = math.nan if fit is None else self.value(fit)
         if not math.isfinite(value):
             return self.no_prediction()
-        lower, upper = _interval(value, self.half_width(fit, x, y))
-        return Prediction(value, None, self.window.push(value), lower, upper)
+        stop = self.window.push(value)
+        lower, upper = _interval(value, self.half_width(fit, x, y)) if stop or self.need_interval else (None, None)
+        return Prediction(value, None, stop, lower, upper)
 
 
 class BestFit(_Windowed):
@@ -308,8 +312,9 @@ class _BestTracker(_FamilyTracker):
         if not scored:
             return self.no_prediction()
         value, error, fit = min(scored, key=lambda s: (s[1], s[0]))
-        lower, upper = _interval(value, self.half_width(fit, x, y))
-        return Prediction(value, error, self.window.push(value), lower, upper)
+        stop = self.window.push(value)
+        lower, upper = _interval(value, self.half_width(fit, x, y)) if stop or self.need_interval else (None, None)
+        return Prediction(value, error, stop, lower, upper)
 
 
 class Ensemble(_Windowed):
@@ -339,12 +344,14 @@ class _EnsembleTracker(_FamilyTracker):
         w = weights / np.sum(weights)
         mean = float(np.sum(w * v))
         spread = float(np.sqrt(np.sum(w * (v - mean) ** 2)))
-        halves = np.asarray([self.half_width(fit, x, y) for _, _, fit in scored])
+        stop = self.window.push(mean)
         lower = upper = None
-        ok = np.isfinite(halves)
-        if ok.any():
-            lower, upper = clip_interval(*mixture_interval(v[ok], halves[ok], w[ok], self.level))
-        return Prediction(mean, spread, self.window.push(mean), lower, upper)
+        if stop or self.need_interval:
+            halves = np.asarray([self.half_width(fit, x, y) for _, _, fit in scored])
+            ok = np.isfinite(halves)
+            if ok.any():
+                lower, upper = clip_interval(*mixture_interval(v[ok], halves[ok], w[ok], self.level))
+        return Prediction(mean, spread, stop, lower, upper)
 
 
 # --------------------------------------------------------------------------------------
