@@ -264,8 +264,9 @@ def write_curve_file(curves: Iterable[LabeledCurve], out: str | Path) -> Path:
     if suffix == ".csv":
         lines = [",".join(columns)]
         for ident, *values in records:
-            if any(ch in ident for ch in ',"\n\r'):
-                raise InputError(f"id {ident!r}: a curve file's ids cannot hold commas, quotes or line breaks")
+            if any(ch in ident for ch in ',"\n\r') or not ident.isascii():
+                raise InputError(f"id {ident!r}: a CSV curve file's ids are ASCII without commas, quotes or line "
+                                 "breaks (write .parquet instead)")
             lines.append(",".join([ident, *(_format(v) for v in values)]))
         return atomic_write_text(out, "\n".join(lines) + "\n")
     import pyarrow as pa

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..curvefile import write_curve_file
 from ..errors import InputError
 from ..predict import (
     DEFAULT_BUDGET,
@@ -21,6 +22,7 @@ from ..predict import (
     predict_curves,
     write_csv,
 )
+from ..predict.learned import fit_model, save_model
 from . import argtypes
 
 INPUTS_HELP = ("tables, directories searched for *.txt tables, Parquet packs (nnlife pack), or curve files "
@@ -177,8 +179,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_curves(args: argparse.Namespace) -> int:
-    from ..curvefile import write_curve_file
-
     curves = load_curves(args.paths)
     out = write_curve_file(curves, args.out)
     print(f"wrote {len(curves)} curves ({sum(len(c.curve) for c in curves)} rows) to {out}")
@@ -186,8 +186,6 @@ def run_curves(args: argparse.Namespace) -> int:
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    from ..predict.learned import fit_model, save_model
-
     curves = load_curves(args.paths)
     content = fit_model(curves, level=args.level, sources=[str(p) for p in args.paths])
     out = save_model(content, args.out)

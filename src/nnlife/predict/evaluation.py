@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..analysis import load as load_data
 from ..curvefile import LabeledCurve, is_curve_file, read_curve_file, target_index
 from ..errors import InputError
 from ..table import Curve, Table, find_tables, read_table
@@ -196,8 +197,6 @@ def load_curves(paths: Iterable[str | Path]) -> list[LabeledCurve]:
     """Every curve under the given paths, in order: a directory's tables (``*.txt``,
     recursively, sorted), a table, a Parquet pack of tables (``nnlife pack``), or a curve file
     (CSV, or Parquet with ``id`` and ``epoch`` columns; :mod:`nnlife.curvefile`)."""
-    from ..analysis import load as load_data
-
     paths = [Path(p) for p in paths]
     out: list[LabeledCurve] = []
     for p in paths:
