@@ -137,3 +137,12 @@ def test_cli_predictor_fit_and_use(tmp_path, reference_dir, capsys):
     rows = capsys.readouterr().out.splitlines()[2:]
     assert [r.split("|")[1].strip() for r in rows] == [f"learned:{out}", "last"]
     assert not math.isnan(float(rows[0].split("|")[5]))
+
+
+def test_model_path_with_an_at_sign_and_the_interval_rule(model_file, tmp_path):
+    folder = tmp_path / "runs@2"
+    folder.mkdir()
+    (folder / "m.json").write_bytes(model_file.read_bytes())
+    assert make_predictor(f"learned:{folder / 'm.json'}").name == f"learned:{folder / 'm.json'}"
+    wide = make_predictor(f"learned:{folder / 'm.json'}@3")
+    assert wide.name == f"learned:{folder / 'm.json'}@3" and wide.width == 3.0

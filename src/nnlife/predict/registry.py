@@ -152,8 +152,11 @@ def make_predictor(
         try:
             w = float(width)
         except ValueError:
-            raise InputError(f"method {method!r}: expected METHOD@W with W a number of percentage points") from None
-        return WidthStop(make_predictor(base, **params), w)  # type: ignore[arg-type]
+            w = None
+            if not method.startswith(LEARNED_PREFIX):  # a model's path may hold an "@"
+                raise InputError(f"method {method!r}: expected METHOD@W with W a number of percentage points") from None
+        if w is not None:
+            return WidthStop(make_predictor(base, **params), w)  # type: ignore[arg-type]
     if method.startswith(LEARNED_PREFIX):
         return LearnedPredictor.load(method[len(LEARNED_PREFIX):], N=N, threshold=threshold)
     if is_plugin_name(method):
