@@ -20,20 +20,31 @@ many epochs as penguin, has a lower MAE, a higher Spearman, and all three at onc
 Then, for the combined methods, a savings-matched comparison: the method rerun with larger
 stability thresholds, and the smallest threshold at which it saves at least as many epochs
 as `penguin`, with its MAE and rank correlation next to penguin's.
+
+With `--learned-cv`, the learned method (`nnlife predictor fit`) is measured under
+cross-validation, never on the curves it was fitted to: with several corpora, each corpus in
+turn is held out and the model fitted on the others (cross-validation by corpus); with one,
+its networks are split into `--folds` seeded folds (by network: say so when quoting it). Its
+outcomes on every held-out fold, pooled, are scored as one more row, `learned (cv)`.
+
+    python benchmarks/prediction_quality.py CORPUS_A CORPUS_B ... --learned-cv
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
 from nnlife.analysis import LEARNED_CHANCE_MULTIPLE, learned
+from nnlife.curvefile import LabeledCurve, target_index
 from nnlife.predict import (
     DEFAULT_THRESHOLD,
     METHODS,
@@ -42,16 +53,17 @@ from nnlife.predict import (
     _fit_shared,
     format_scores,
     load_curves,
+    run_methods,
     score,
     simulate,
 )
+from nnlife.predict.learned import fit_model, save_model
 from nnlife.spec import dataset_info
-from nnlife.table import Table
 
 MATCHED = ("ensemble", "best_fit")
 
 
-def one_network(task: tuple[Table, tuple[str, ...], float, tuple[float, ...]]):
+def one_network(task: tuple[LabeledCurve, tuple[str, ...], float, tuple[float, ...]]):
     """Every method on one network, each timed alone (the fit cache cleared before it);
     then the matched methods at the extra thresholds (fits now cached, untimed)."""
     table, methods, target, thresholds = task
@@ -68,11 +80,48 @@ def one_network(task: tuple[Table, tuple[str, ...], float, tuple[float, ...]]):
     return outcomes, seconds, extra
 
 
-def has_learned(table: Table) -> bool:
-    """:func:`nnlife.analysis.learned` of a table's final valAcc (the ``learned`` column of
-    ``nnlife load``'s summary)."""
-    final = float(table.curve.valAcc[-1]) if len(table.curve) else math.nan
-    return bool(learned(final, dataset_info(table.spec.dataset).classes))
+def has_learned(curve: LabeledCurve) -> bool:
+    """:func:`nnlife.analysis.learned` of a curve's final valAcc (the ``learned`` column of
+    ``nnlife load``'s summary); a curve without a spec (a curve file) has no chance level:
+    False."""
+    if curve.spec is None:
+        return False
+    final = float(curve.curve.valAcc[-1]) if len(curve.curve) else math.nan
+    return bool(learned(final, dataset_info(curve.spec.dataset).classes))
+
+
+def reaches(curve: LabeledCurve, target: float) -> bool:
+    return target_index(curve, target) < len(curve.curve)
+
+
+def learned_cv(groups: list[list[LabeledCurve]], reaching: list[LabeledCurve], target: float, workers: int,
+               folds: int, seed: int = 0) -> tuple[list[Outcome], str]:
+    """The learned method's outcomes on ``reaching`` (in its order), each from a model fitted
+    without the curve's fold: the corpora when there are several, else ``folds`` seeded
+    random folds of the networks. Returns the outcomes and a line saying how it was split."""
+    if len(groups) >= 2:
+        fold_of = {id(c): g for g, group in enumerate(groups) for c in group}
+        every = [c for group in groups for c in group]
+        n_folds, how = len(groups), f"by corpus ({len(groups)} corpora, each held out in turn)"
+    else:
+        every = groups[0]
+        order = np.random.default_rng(seed).permutation(len(every))
+        fold_of = {id(every[i]): k % folds for k, i in enumerate(order)}
+        n_folds, how = folds, f"by network ({folds} seeded folds of one corpus: not by corpus)"
+    out: dict[int, Outcome] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(n_folds):
+            train = [c for c in every if fold_of[id(c)] != k]
+            test = [c for c in reaching if fold_of[id(c)] == k]
+            if not test or not train:
+                continue
+            model = os.path.join(tmp, f"fold{k}.json")
+            save_model(fit_model(train), model)
+            name = f"learned:{model}"
+            got = run_methods(test, [name], target, workers=workers)[name]
+            out.update({id(c): o for c, o in zip(test, got)})
+    return [dataclasses.replace(out[id(c)], method="learned (cv)") for c in reaching], how
+
 
 
 def ratio(a: float, b: float) -> str:
@@ -120,15 +169,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--thresholds", default="0.75,1.0,1.5,2.0", help="extra thresholds for ensemble and best_fit")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (0: no bootstrap)")
+    parser.add_argument("--learned-cv", action="store_true", help="add the learned method, cross-validated")
+    parser.add_argument("--folds", type=int, default=5, help="folds by network when only one corpus is given")
     args = parser.parse_args(argv)
     methods = tuple(m for m in args.methods.split(",") if m)
     if "penguin" not in methods:
         methods = ("penguin",) + methods  # the reference every ratio is taken against
     thresholds = tuple(float(t) for t in args.thresholds.split(",") if t)
-    tables = load_curves(args.corpus)
-    print(f"# Prediction quality: {len(tables)} networks from {', '.join(args.corpus)}\n")
+    groups = [load_curves([c]) for c in args.corpus]
+    tables = [c for g in groups for c in g]
+    print(f"# Prediction quality: {len(tables)} networks from {', '.join(args.corpus)} "
+          f"({', '.join(str(len(g)) for g in groups)})\n")
     for target in (float(t) for t in args.targets.split(",")):
-        reaching = [t for t in tables if len(t.curve) >= 2 * target]
+        reaching = [t for t in tables if reaches(t, target)]
         start = time.perf_counter()
         tasks = [(t, methods, target, thresholds) for t in reaching]
         with ProcessPoolExecutor(max_workers=max(1, min(args.workers, len(tasks)))) as pool:
@@ -136,15 +189,30 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.perf_counter() - start
         scores = [score([r[0][m] for r in results]) for m in methods]
         seconds = {m: sum(r[1][m] for r in results) / len(results) for m in methods}
+        cv_line = ""
+        if args.learned_cv:
+            start_cv = time.process_time()
+            cv, cv_line = learned_cv(groups, reaching, target, args.workers, args.folds)
+            for r, o in zip(results, cv):
+                r[0]["learned (cv)"] = o
+                r[1]["learned (cv)"] = math.nan  # fitted and run in a pool: CPU time not per network
+            scores.append(score(cv))
+            seconds["learned (cv)"] = math.nan
+            methods_shown = methods + ("learned (cv)",)
+            cv_line += f"; fitting and running took {time.process_time() - start_cv:.0f} CPU s in this process"
+        else:
+            methods_shown = methods
         print(f"## Target epoch {target:g}: {len(reaching)} networks "
               f"({wall:.0f} s wall on {args.workers} workers)\n")
         print(f"`nnlife evaluate {' '.join(args.corpus)} --target-epoch {target:g}`, "
               f"stability threshold {DEFAULT_THRESHOLD:g} for every method:\n")
         print(table_with_ratios(scores, seconds))
+        if cv_line:
+            print(f"\n`learned (cv)`: cross-validated {cv_line}.")
         kept = [i for i, t in enumerate(reaching) if has_learned(t)]
         if kept:
-            part = [score([results[i][0][m] for i in kept]) for m in methods]
-            part_seconds = {m: sum(results[i][1][m] for i in kept) / len(kept) for m in methods}
+            part = [score([results[i][0][m] for i in kept]) for m in methods_shown]
+            part_seconds = {m: sum(results[i][1][m] for i in kept) / len(kept) for m in methods_shown}
             print(f"\nThe {len(kept)} of these networks that learned (final valAcc at least "
                   f"{LEARNED_CHANCE_MULTIPLE:g}x chance), same outcomes:\n")
             print(table_with_ratios(part, part_seconds))
@@ -153,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.resamples > 0:
             print(f"\nAgainst penguin, paired bootstrap over the {len(reaching)} networks "
                   f"({args.resamples} resamples, seed 0): share of resamples in which the method\n")
-            print(bootstrap_against_penguin({m: [r[0][m] for r in results] for m in methods}, args.resamples))
+            print(bootstrap_against_penguin({m: [r[0][m] for r in results] for m in methods_shown}, args.resamples))
         pen = scores[0]
         for m in (m for m in methods if m in MATCHED):
             rows = [(DEFAULT_THRESHOLD, next(s for s in scores if s.method == m))]

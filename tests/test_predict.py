@@ -26,6 +26,7 @@ from nnlife.predict import (
     load_curves,
     make_predictor,
     run_methods,
+    score,
     simulate,
     spearman,
     top_fraction,
@@ -176,7 +177,7 @@ TRUE_PARAMS = {
 
 def test_every_family_has_a_case():
     assert set(TRUE_PARAMS) == set(FAMILIES)
-    assert set(METHODS) == {"penguin", "menndl", *FAMILIES, "best_fit", "ensemble", "triage"}
+    assert set(METHODS) == {"penguin", "menndl", *FAMILIES, "best_fit", "ensemble", "triage", "last", "best_so_far", "auto"}
 
 
 @pytest.mark.parametrize("name", list(TRUE_PARAMS))
@@ -415,7 +416,6 @@ def test_evaluate_reference_tables_every_method(reference_dir):
     assert [s.row() for s in scores] == [
         s.row() for s in evaluate(tables, ["menndl", "ilog2"], 20, workers=2)
     ]
-    from nnlife.predict import score
 
     rows = {m: score(results[m]) for m in METHODS}
     for m, s in rows.items():
@@ -443,12 +443,13 @@ def test_cli_predict(reference_dir, tmp_path, capsys):
     out_csv = tmp_path / "p.csv"
     assert main(["predict", str(reference_dir), "--method", "menndl", "--target-epoch", "20", "--csv", str(out_csv)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["ID", "converged", "stop_epoch", "predicted", "actual"]
+    assert lines[0].split() == ["ID", "converged", "stop_epoch", "predicted", "interval", "actual"]
     assert [l.split()[0] for l in lines[1:]] == list(REFERENCE_IDS)
     assert [l.split()[1:3] for l in lines[1:]] == [["no", "20.0"], ["yes", "20.0"], ["no", "20.0"]]
     for line, ident in zip(lines[1:], REFERENCE_IDS):
         acc = read_table(reference_dir / f"{ident}.txt").curve.valAcc[39]
-        assert line.split()[3] == line.split()[4] == f"{acc:.2f}"
+        assert line.split()[3] == line.split()[5] == f"{acc:.2f}"
+        assert line.split()[4] == "-"  # menndl gives no interval
     with open(out_csv, newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == list(OUTCOME_COLUMNS)
@@ -461,7 +462,8 @@ def test_cli_evaluate(reference_dir, tmp_path, capsys):
     args = ["evaluate", str(reference_dir), "--methods", "menndl,ilog2", "--target-epoch", "40", "--csv", str(out_csv)]
     assert main(args) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "| method | networks | converged | epochs saved | MAE | Spearman | top-10% kept |"
+    assert lines[0] == ("| method | networks | converged | epochs saved | MAE | Spearman | top-10% kept "
+                        "| best-so-far MAE | best-so-far Spearman | coverage | width |")
     assert [l.split("|")[1].strip() for l in lines[2:]] == ["menndl", "ilog2"]
     assert lines[2].split("|")[2].strip() == "3"
     with open(out_csv, newline="") as handle:
@@ -475,7 +477,9 @@ def test_cli_evaluate(reference_dir, tmp_path, capsys):
     [
         (["predict", "{ref}", "--method", "bogus"], ["--method", "unknown method 'bogus'", "penguin"]),
         (["evaluate", "{ref}", "--methods", "penguin,nope"], ["--methods", "unknown method 'nope'"]),
-        (["predict", "{ref}", "--method", "penguin", "--target-epoch", "0"], ["--target-epoch", "multiple of 0.5"]),
+        (["predict", "{ref}", "--method", "penguin", "--target-epoch", "0"], ["--target-epoch", "positive number"]),
+        (["predict", "{ref}", "--method", "penguin", "--target-epoch", "20.3"],
+         ["target epoch 20.3: not an epoch of curve", "every 0.5", "2021_02_15_13_55_26_539263.txt"]),
         (["evaluate", "{ref}", "--N", "0"], ["--N", "positive integer"]),
         (["predict", "{missing}", "--method", "penguin"], ["no such file or directory"]),
         (["predict", "{bad}", "--method", "penguin"], ["bad.txt:1", "header"]),
@@ -495,3 +499,219 @@ def test_cli_bad_input_is_one_line_and_exit_2(args, words, reference_dir, tmp_pa
     assert err.count("\n") == 1 and "Traceback" not in err
     for w in words:
         assert w in err
+
+
+# --------------------------------------------------------------------------------------
+# Baselines: the best valAcc so far at each method's own stops, and the fixed-budget ones
+
+
+def _hand_curves():
+    """Three curves of 80 half-epoch rows and what is known of them by hand: valAcc at
+    epoch 20 (row 40) is 49, 30 and 10."""
+    rising = [10.0 + i for i in range(80)]  # 10, 11, ...
+    peaked = [20.0, 25.0, 30.0, 35.0, 40.0, 38.0, 36.0, 34.0, 32.0, 30.0] + [30.0] * 70
+    flat = [10.0] * 80
+    loss = [1.0] * 80  # never improves after its first value: menndl stops 10 epochs later
+    return [(EPOCHS, acc, loss) for acc in (rising, peaked, flat)]
+
+
+def test_baselines_by_hand():
+    curves = _hand_curves()
+    results = run_methods(curves, ["last", "best_so_far", "menndl"], 20, workers=1)
+    # last and best_so_far stop at 0.25 * 20 = epoch 5 (row 10): last 19, 30, 10; best 19, 40, 10
+    assert [o.stop_epoch for o in results["last"]] == [5.0, 5.0, 5.0]
+    assert [o.predicted for o in results["last"]] == [19.0, 30.0, 10.0]
+    assert [o.predicted for o in results["best_so_far"]] == [19.0, 40.0, 10.0]
+    assert [o.best_so_far for o in results["last"]] == [19.0, 40.0, 10.0]
+    last, best, menndl = (score(results[m]) for m in ("last", "best_so_far", "menndl"))
+    assert (last.converged, last.epochs_saved) == (1.0, 0.75)
+    assert last.mae == pytest.approx((30 + 0 + 0) / 3)
+    assert best.mae == pytest.approx((30 + 10 + 0) / 3)
+    # predicted ranks (2, 3, 1) against actual ranks (3, 2, 1): 1 - 6 * 2 / (3 * 8) = 0.5
+    assert last.spearman == pytest.approx(0.5) and best.spearman == pytest.approx(0.5)
+    # the best-so-far columns of a method are best_so_far's numbers at that method's stops
+    assert (last.bsf_mae, last.bsf_spearman) == (best.mae, best.spearman)
+    # menndl: first loss at epoch 0.5, no improvement since: stops at 10.5 (row 21), where
+    # the last accuracy is 30, 30, 10 and the best 30, 40, 10
+    assert [o.stop_epoch for o in results["menndl"]] == [10.5, 10.5, 10.5]
+    assert menndl.mae == pytest.approx(19 / 3) and menndl.bsf_mae == pytest.approx((19 + 10 + 0) / 3)
+    assert menndl.intervals == 0 and math.isnan(menndl.coverage) and math.isnan(menndl.width)
+    # another budget
+    out = simulate("best_so_far", curves[1], 20, budget=0.1)
+    assert out.stop_epoch == 2.0 and out.predicted == 35.0 and out.saved == pytest.approx(0.9)
+    with pytest.raises(InputError, match="budget"):
+        make_predictor("last", budget=0)
+
+
+def test_spearman_is_scipys_with_nan_for_constant_or_non_finite():
+    from scipy.stats import spearmanr
+
+    a, b = [3.0, 1.0, 2.0, 2.0], [1.0, 5.0, 2.0, 3.0]
+    assert spearman(a, b) == spearmanr(a, b).statistic
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ConstantInputWarning
+        assert math.isnan(spearman([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
+    assert math.isnan(spearman([1.0, math.nan], [1.0, 2.0])) and math.isnan(spearman([1.0], [2.0]))
+
+
+# --------------------------------------------------------------------------------------
+# Predictive intervals
+
+
+def test_fit_interval_coverage_is_nominal_on_curves_with_known_noise():
+    # 300 curves of a pow3 law with Gaussian noise of 1 point: fit the first 20 points,
+    # predict point 40 (epoch 20). The measured value there must fall in the 80 % interval
+    # about 80 % of the time: with 300 curves the binomial standard error is 0.023, so 0.80 +-
+    # 0.07 is three of them (the linearisation is exact only asymptotically). Seeded.
+    from nnlife.predict import fit_predictive
+
+    rng = np.random.default_rng(2024)
+    family = FAMILIES["pow3"]
+    hits, widths = 0, []
+    for _ in range(300):
+        truth = family(X, TRUE_PARAMS["pow3"])
+        y = truth + rng.normal(0, 0.01, 80)
+        fit = fit_family("pow3", X[:20], y[:20])
+        centre, half = fit_predictive(family.func, fit.params, X[:20], y[:20], 40.0, 0.8)
+        hits += centre - half <= y[39] <= centre + half
+        widths.append(200 * half)  # percent
+    assert 0.73 <= hits / 300 <= 0.87
+    assert 2.5 < np.mean(widths) < 4.5  # about 2 * 1.28 * 1 point, widened by the extrapolation
+
+
+def test_method_intervals_are_the_fits_and_the_mixture():
+    from nnlife.predict import fit_predictive, mixture_interval
+
+    rng = np.random.default_rng(1)
+    acc = 100 * FAMILIES["pow3"](X, TRUE_PARAMS["pow3"]) + rng.normal(0, 1.0, 80)
+    p = make_predictor("pow3").predict(EPOCHS[:20], acc[:20], target_epoch=20)
+    fit = fit_family("pow3", X[:20], acc[:20] / 100, starts=[])
+    assert p.lower is not None and p.lower < p.value < p.upper
+    centre, half = fit_predictive(FAMILIES["pow3"].func, fit.params, X[:20], acc[:20] / 100, 40.0, 0.8)
+    assert p.width == pytest.approx(200 * half, rel=0.05)  # warm-started fit: nearly the same optimum
+    e = Ensemble().predict(EPOCHS[:20], acc[:20], target_epoch=20)
+    assert e.lower <= e.value <= e.upper
+    # one member: its own interval; equal members: the same; the mixture widens with disagreement
+    assert mixture_interval([50.0], [2.0], [1.0], 0.8) == pytest.approx((48.0, 52.0), abs=1e-6)
+    assert mixture_interval([50.0, 50.0], [2.0, 2.0], [0.3, 0.7], 0.8) == pytest.approx((48.0, 52.0), abs=1e-6)
+    lo, hi = mixture_interval([48.0, 52.0], [2.0, 2.0], [0.5, 0.5], 0.8)
+    assert lo < 47.5 and hi > 52.5  # wider than the members apart (2 points either side)
+    assert Penguin().predict(EPOCHS[:20], acc[:20], target_epoch=20).lower is not None
+
+
+def test_interval_stopping_rule():
+    acc = 100.0 * FAMILIES["pow3"](X, TRUE_PARAMS["pow3"])
+    # noise-free: the first fit (5 points) already has an interval of width ~0
+    narrow = simulate("pow3@0.5", (EPOCHS, acc), 20)
+    assert narrow.method == "pow3@0.5" and narrow.converged and narrow.stop_epoch == 2.5
+    assert narrow.upper - narrow.lower <= 0.5
+    assert simulate("pow3", (EPOCHS, acc), 20).stop_epoch == 3.5  # the stability rule: 3 predictions
+    rng = np.random.default_rng(3)
+    noisy = acc + rng.normal(0, 2.0, 80)
+    wide = simulate("pow3@0.5", (EPOCHS, noisy), 20)
+    assert not wide.converged and wide.stop_epoch == 20.0  # 2 points of noise: never that narrow
+    # triage's not-learning stop has no interval and still stops
+    a, v = _stuck()
+    assert simulate("triage@1", (EPOCHS, a, np.full(80, LN10), v), 20).stop_epoch == 1.5
+    with pytest.raises(InputError, match="METHOD@W"):
+        make_predictor("pow3@wide")
+
+
+# --------------------------------------------------------------------------------------
+# auto and plug-ins
+
+
+def test_auto_is_triage_by_its_own_name(reference_paths):
+    table = read_table(reference_paths[1])
+    auto, triage = simulate("auto", table, 20), simulate("triage", table, 20)
+    assert auto.method == "auto" and dataclasses.replace(auto, method="triage") == triage
+    stopper = OnlineStopper("auto", 20)  # the path a campaign's --early-stop auto takes
+    c = table.curve
+    for row in zip(c.epochs, c.valAcc, c.trainLoss, c.valLoss):
+        if stopper.observe(*row):
+            break
+    assert dataclasses.replace(stopper.result(), actual=auto.actual, ID=auto.ID) == auto
+    assert "auto" in METHODS  # campaign --early-stop checks its name against METHODS
+    [s] = evaluate([table], ["auto"], 20, workers=1)
+    assert s.method == "auto"
+
+
+PLUGIN = '''
+from nnlife.predict import Prediction, Predictor, Tracker
+
+
+class Mean3(Predictor):
+    """The mean of the last three accuracies; stop at the sixth row."""
+
+    name = "mean3"
+
+    def __init__(self, N=3):
+        self.N = N
+
+    def tracker(self, target_epoch=20.0):
+        return _Mean3Tracker(target_epoch)
+
+
+class _Mean3Tracker(Tracker):
+    def step(self, train_loss, val_loss):
+        if len(self.acc) < 3:
+            return self.no_prediction()
+        return Prediction(sum(self.acc[-3:]) / 3, None, len(self.acc) >= 6)
+
+
+class NotOne:
+    pass
+
+
+class Unfinished(Predictor):
+    name = "unfinished"
+'''
+
+
+def test_plugin_class_runs_in_evaluate(reference_dir, tmp_path, monkeypatch, capsys):
+    (tmp_path / "myplug.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    tables = load_curves([reference_dir])
+    scores = evaluate(tables, ["myplug:Mean3", "last"], 20, workers=1)
+    assert [s.method for s in scores] == ["mean3", "last"]
+    errors = []
+    for t in tables:
+        acc = t.curve.valAcc
+        errors.append(abs(sum(acc[3:6]) / 3 - acc[39]))  # stopped at row 6, epoch 3.0
+    assert scores[0].mae == pytest.approx(float(np.mean(errors)), abs=1e-12)
+    assert scores[0].epochs_saved == pytest.approx(17 / 20)
+    # from the command line, in another process that finds the module on PYTHONPATH
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-m", "nnlife", "evaluate", str(reference_dir), "--methods",
+                           "myplug:Mean3,penguin", "--workers", "2"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    rows = done.stdout.splitlines()[2:]
+    assert [r.split("|")[1].strip() for r in rows] == ["mean3", "penguin"]
+    assert rows[0].split("|")[5].strip() == f"{scores[0].mae:.2f}"
+
+
+@pytest.mark.parametrize(
+    "name,message",
+    [
+        ("nosuchmodule:Thing", "method 'nosuchmodule:Thing': cannot import module 'nosuchmodule' (No module named 'nosuchmodule')"),
+        ("myplug:Missing", "method 'myplug:Missing': module 'myplug' has no attribute 'Missing'"),
+        ("myplug:NotOne", "method 'myplug:NotOne': NotOne is not a subclass of nnlife.predict.Predictor"),
+        ("myplug:Unfinished", "method 'myplug:Unfinished': Unfinished does not implement tracker (the Predictor interface)"),
+    ],
+)
+def test_bad_plugin_is_one_line(name, message, tmp_path, monkeypatch, reference_dir, capsys):
+    (tmp_path / "myplug.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(InputError) as err:
+        make_predictor(name)
+    assert str(err.value) == message
+    try:
+        status = main(["evaluate", str(reference_dir), "--methods", name])
+    except SystemExit as exit:
+        status = exit.code
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and message in err

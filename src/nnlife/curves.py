@@ -2,7 +2,7 @@
 
 Two kinds of model live here:
 
-- PENGUIN's model (SYSTEM.md section 6): ``f(x) = a - b**(c - x)`` on ``x = 2 * epoch`` and
+- PENGUIN's model (docs/prediction.md): ``f(x) = a - b**(c - x)`` on ``x = 2 * epoch`` and
   the accuracy in percent, fitted by :func:`scipy.optimize.curve_fit` with the authors' start
   and bounds (:func:`fit_penguin`).
 - The curve families of Domhan, Springenberg and Hutter (IJCAI 2015) that the rest of the

@@ -1,0 +1,440 @@
+"""The built-in prediction methods: PENGUIN, MENNDL, the curve families and their
+combinations, triage, and the plain baselines."""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Sequence
+
+import numpy as np
+
+from ..curves import FAMILIES, Family, Fit, fit_family, fit_penguin, penguin_model, penguin_value
+from ..errors import InputError
+from .core import (
+    DEFAULT_LEVEL,
+    DEFAULT_N,
+    DEFAULT_TARGET_EPOCH,
+    DEFAULT_THRESHOLD,
+    Prediction,
+    Predictor,
+    StabilityWindow,
+    Tracker,
+    _Windowed,
+    check_target,
+    clip_interval,
+    fit_predictive,
+    mixture_interval,
+)
+
+# An epoch measured in the curve's units is compared with a tolerance of this fraction of the
+# spacing: a curve file's decimal epochs (0.1, 0.2, ...) are not exact in binary.
+EPOCH_RTOL = 1e-6
+
+
+# --------------------------------------------------------------------------------------
+# PENGUIN (docs/prediction.md)
+
+PENGUIN_A_RESET = 199.99  # a fit whose asymptote reaches the bound (200) clears the history
+
+
+class Penguin(_Windowed):
+    """PENGUIN exactly: after each new point i >= 2 (x = the point index, 2 * epoch on a
+    table; y = valAcc in percent), fit ``a - b**(c - x)`` on points [0, i) and evaluate it at
+    the target's index (``2 * target_epoch`` on a table); a failed or non-finite fit adds
+    nothing, ``a >= 199.99`` clears the history, anything else goes to a
+    :class:`StabilityWindow` of ``N`` and ``threshold``. Each prediction comes with the fit's
+    prediction interval (:func:`~nnlife.predict.core.fit_predictive`); PENGUIN's rule does not
+    use it."""
+
+    name = "penguin"
+
+    def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
+        return _PenguinTracker(check_target(target_epoch), self.window(), self.level)
+
+
+class _PenguinTracker(Tracker):
+    def __init__(self, target_epoch: float, window: StabilityWindow, level: float = DEFAULT_LEVEL):
+        super().__init__(target_epoch)
+        self.window = window
+        self.level = level
+
+    def step(self, train_loss, val_loss) -> Prediction:
+        if len(self.acc) < 2:
+            return self.no_prediction()
+        x = self.xs()
+        params = fit_penguin(x, self.acc)
+        if params is None:
+            return self.no_prediction()
+        value = penguin_value(params, self.x_target)
+        if not math.isfinite(value):
+            return self.no_prediction()
+        if params[0] >= PENGUIN_A_RESET:
+            self.window.clear()
+            return self.no_prediction()
+        stop = self.window.push(value)
+        band = None
+        if stop or self.need_interval:
+            band = fit_predictive(penguin_model, params, x, np.asarray(self.acc), self.x_target, self.level)
+        lower, upper = (None, None) if band is None else clip_interval(value - band[1], value + band[1])
+        return Prediction(value, None, stop, lower, upper)
+
+
+# --------------------------------------------------------------------------------------
+# MENNDL's baseline rule
+
+
+class Menndl(Predictor):
+    """Stop once the minimum training loss has not improved for ``patience`` epochs (counted
+    from epoch 0 while no finite loss has been seen). The patience is in the curve's own epoch
+    units, as the published rule is (10 epochs: 20 rows of a table, 10 rows of a curve file
+    measured every epoch, 2 rows of one measured every 5). The prediction is the last observed
+    accuracy; the method has no uncertainty. ``N``, ``threshold`` and ``level`` are accepted
+    for a uniform interface and not used."""
+
+    name = "menndl"
+
+    def __init__(self, N: int = DEFAULT_N, threshold: float = DEFAULT_THRESHOLD, patience: float = 10.0,
+                 level: float = DEFAULT_LEVEL):
+        if not (isinstance(patience, (int, float)) and patience > 0):
+            raise InputError(f"patience {patience!r}: expected a positive number of epochs")
+        self.patience = float(patience)
+
+    def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
+        return _MenndlTracker(check_target(target_epoch), self.patience)
+
+
+class _MenndlTracker(Tracker):
+    def __init__(self, target_epoch: float, patience: float):
+        super().__init__(target_epoch)
+        self.patience = patience
+        self.best = math.inf
+        self.best_epoch = 0.0
+
+    def step(self, train_loss, val_loss) -> Prediction:
+        if train_loss is None:
+            raise ValueError("menndl needs the training loss of every row")
+        epoch = self.epochs[-1]
+        if train_loss < self.best:  # False for nan: a diverged loss never improves
+            self.best = float(train_loss)
+            self.best_epoch = epoch
+        tol = EPOCH_RTOL * (self.spacing or 1.0)
+        return Prediction(self.fallback, None, epoch - self.best_epoch >= self.patience - tol)
+
+
+# --------------------------------------------------------------------------------------
+# Plain baselines at a fixed budget
+
+
+DEFAULT_BUDGET = 0.25
+
+
+class _Budgeted(Predictor):
+    """Stop at the first row at or after ``budget * target_epoch`` (``budget`` a fraction in
+    (0, 1]), so that every network saves the same share of the epochs and methods can be
+    compared at matched savings."""
+
+    def __init__(self, N: int = DEFAULT_N, threshold: float = DEFAULT_THRESHOLD, budget: float = DEFAULT_BUDGET,
+                 level: float = DEFAULT_LEVEL):
+        if not (isinstance(budget, (int, float)) and 0 < budget <= 1):
+            raise InputError(f"budget {budget!r}: expected a fraction of the target epoch in (0, 1]")
+        self.budget = float(budget)
+
+    def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
+        return _BudgetTracker(check_target(target_epoch), self.budget, self.best)
+
+    best = False
+
+
+class Last(_Budgeted):
+    """Predict the last observed accuracy; stop at the budget (:class:`_Budgeted`)."""
+
+    name = "last"
+
+
+class BestSoFar(_Budgeted):
+    """Predict the best accuracy observed so far; stop at the budget (:class:`_Budgeted`)."""
+
+    name = "best_so_far"
+    best = True
+
+
+class _BudgetTracker(Tracker):
+    def __init__(self, target_epoch: float, budget: float, best: bool):
+        super().__init__(target_epoch)
+        self.stop_at = budget * target_epoch
+        self.best = best
+
+    def step(self, train_loss, val_loss) -> Prediction:
+        finite = [a for a in self.acc if math.isfinite(a)]
+        value = (max(finite) if self.best else self.fallback) if finite else math.nan
+        tol = EPOCH_RTOL * (self.spacing or 1.0)
+        return Prediction(value, None, self.epochs[-1] >= self.stop_at - tol and math.isfinite(value))
+
+
+# --------------------------------------------------------------------------------------
+# Curve families, one at a time and combined
+
+# Fits start once every family has more points than parameters. Starting each family as soon
+# as it has more points than its own parameters (3 to 5) stops flat curves earlier, but on the
+# benchmark corpus it cost the ensemble all of its accuracy advantage over PENGUIN: fits on 3 or
+# 4 points agree by chance on slowly rising curves and stop them too soon.
+MIN_FAMILY_POINTS = 5
+
+
+@functools.lru_cache(maxsize=8192)
+def _fit_shared(name: str, x: bytes, y: bytes, start: tuple[float, ...] | None) -> Fit | None:
+    """:func:`fit_family`, remembered: the single-family methods, ``best_fit`` and
+    ``ensemble`` refit the same families on the same prefixes from the same starts, so when
+    they run on one curve in one process each fit is computed once. A fit is a pure function
+    of these arguments, so the cache changes no result."""
+    return fit_family(name, np.frombuffer(x), np.frombuffer(y), starts=[start] if start else [])
+
+
+class _FamilyTracker(Tracker):
+    """Refits a set of families after every row (each warm-started from its previous fit)
+    and keeps every fit, so that held-out errors on the prefix cost no extra fit."""
+
+    def __init__(self, target_epoch: float, families: Sequence[Family], window: StabilityWindow,
+                 level: float = DEFAULT_LEVEL):
+        super().__init__(target_epoch)
+        self.families = list(families)
+        self.window = window
+        self.level = level
+        self.fits: dict[str, list[Fit | None]] = {f.name: [] for f in self.families}
+
+    def step(self, train_loss, val_loss) -> Prediction:
+        n = len(self.acc)
+        if n < MIN_FAMILY_POINTS:
+            for f in self.families:
+                self.fits[f.name].append(None)
+            return self.no_prediction()
+        x = self.xs()
+        y = np.asarray(self.acc) / 100.0
+        for f in self.families:
+            history = self.fits[f.name]
+            previous = next((fit for fit in reversed(history) if fit is not None), None)
+            history.append(_fit_shared(f.name, x.tobytes(), y.tobytes(), previous.params if previous else None))
+        return self.combine(x, y)
+
+    def value(self, fit: Fit) -> float:
+        """A fit's prediction at the target, in percent, clipped to [0, 100]."""
+        v = 100.0 * float(fit(self.x_target))
+        return min(100.0, max(0.0, v)) if math.isfinite(v) else math.nan
+
+    def half_width(self, fit: Fit, x: np.ndarray, y: np.ndarray) -> float:
+        """The half-width (percent) of the fit's ``level`` prediction interval at the target
+        (:func:`~nnlife.predict.core.fit_predictive`); ``nan`` when it has none."""
+        band = fit_predictive(fit.family.func, fit.params, x, y, self.x_target, self.level)
+        return math.nan if band is None else 100.0 * band[1]
+
+    def held_out_error(self, name: str, x: np.ndarray, y: np.ndarray) -> float:
+        """RMSE (percent) of the fit made ``h`` rows ago on the ``h`` rows that came since,
+        ``h = max(2, n // 2)`` for ``n`` rows so far: how well the family, fitted on the first
+        half of the prefix, extrapolated the second half of this very curve (extrapolating is
+        what the method is asked to do). The in-sample RMSE of the current fit when no such
+        earlier fit exists."""
+        n = len(y)
+        h = max(2, n // 2)
+        history = self.fits[name]
+        earlier = history[n - h - 1] if n - h - 1 >= 0 else None
+        if earlier is None:
+            now = history[-1]
+            return math.inf if now is None else 100.0 * now.rmse
+        tail = np.isfinite(y[n - h:])
+        if not tail.any():
+            return 100.0 * earlier.rmse
+        err = earlier(x[n - h:][tail]) - y[n - h:][tail]
+        rmse = 100.0 * float(np.sqrt(np.mean(err**2)))
+        return rmse if math.isfinite(rmse) else math.inf
+
+    def scored(self, x: np.ndarray, y: np.ndarray) -> list[tuple[float, float, Fit]]:
+        """``(value at the target, held-out error, fit)`` of each family's newest fit, in
+        family order, for the families whose fit exists and whose both numbers are finite."""
+        out = []
+        for f in self.families:
+            fit = self.fits[f.name][-1]
+            if fit is None:
+                continue
+            value, error = self.value(fit), self.held_out_error(f.name, x, y)
+            if math.isfinite(value) and math.isfinite(error):
+                out.append((value, error, fit))
+        return out
+
+    def combine(self, x: np.ndarray, y: np.ndarray) -> Prediction:
+        """The method's prediction from the families' newest fits."""
+        raise NotImplementedError
+
+
+class FamilyMethod(_Windowed):
+    """One curve family refitted after every row, with its fit's prediction interval; stop
+    by the :class:`StabilityWindow`."""
+
+    def __init__(self, family: str, N: int = DEFAULT_N, threshold: float = DEFAULT_THRESHOLD,
+                 level: float = DEFAULT_LEVEL):
+        super().__init__(N, threshold, level)
+        self.name = family
+        self.family = FAMILIES[family]
+
+    def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
+        return _SingleTracker(check_target(target_epoch), [self.family], self.window(), self.level)
+
+
+def _interval(value: float, half: float) -> tuple[float | None, float | None]:
+    return (None, None) if not math.isfinite(half) else clip_interval(value - half, value + half)
+
+
+class _SingleTracker(_FamilyTracker):
+    def combine(self, x, y) -> Prediction:
+        fit = self.fits[self.families[0].name][-1]
+        value = math.nan if fit is None else self.value(fit)
+        if not math.isfinite(value):
+            return self.no_prediction()
+        stop = self.window.push(value)
+        lower, upper = _interval(value, self.half_width(fit, x, y)) if stop or self.need_interval else (None, None)
+        return Prediction(value, None, stop, lower, upper)
+
+
+class BestFit(_Windowed):
+    """After every row, the family with the lowest held-out error on the prefix (see
+    :meth:`_FamilyTracker.held_out_error`); its prediction and prediction interval, with that
+    error as uncertainty; stop by the :class:`StabilityWindow`."""
+
+    name = "best_fit"
+
+    def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
+        return _BestTracker(check_target(target_epoch), list(FAMILIES.values()), self.window(), self.level)
+
+
+class _BestTracker(_FamilyTracker):
+    def combine(self, x, y) -> Prediction:
+        scored = self.scored(x, y)
+        if not scored:
+            return self.no_prediction()
+        value, error, fit = min(scored, key=lambda s: (s[1], s[0]))
+        stop = self.window.push(value)
+        lower, upper = _interval(value, self.half_width(fit, x, y)) if stop or self.need_interval else (None, None)
+        return Prediction(value, error, stop, lower, upper)
+
+
+class Ensemble(_Windowed):
+    """All families, weighted by ``1 / held-out MSE`` (see
+    :meth:`_FamilyTracker.held_out_error`), so that the families that extrapolated this curve
+    well dominate; the uncertainty is the weighted standard deviation of the families'
+    predictions (percentage points). Stop by the :class:`StabilityWindow` on the weighted mean.
+
+    The predictive interval is that of the mixture, with the same weights, of the families'
+    predictive distributions (each normal, with its fit's prediction interval): it widens both
+    when each family is unsure and when the families disagree.
+    """
+
+    name = "ensemble"
+
+    def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
+        return _EnsembleTracker(check_target(target_epoch), list(FAMILIES.values()), self.window(), self.level)
+
+
+class _EnsembleTracker(_FamilyTracker):
+    def combine(self, x, y) -> Prediction:
+        scored = self.scored(x, y)
+        if not scored:
+            return self.no_prediction()
+        v = np.asarray([value for value, _, _ in scored])
+        weights = np.asarray([1.0 / max(error, 1e-3) ** 2 for _, error, _ in scored])  # a perfect fit must not divide by 0
+        w = weights / np.sum(weights)
+        mean = float(np.sum(w * v))
+        spread = float(np.sqrt(np.sum(w * (v - mean) ** 2)))
+        stop = self.window.push(mean)
+        lower = upper = None
+        if stop or self.need_interval:
+            halves = np.asarray([self.half_width(fit, x, y) for _, _, fit in scored])
+            ok = np.isfinite(halves)
+            if ok.any():
+                lower, upper = clip_interval(*mixture_interval(v[ok], halves[ok], w[ok], self.level))
+        return Prediction(mean, spread, stop, lower, upper)
+
+
+# --------------------------------------------------------------------------------------
+# Triage: stop the networks that are not learning at all, then the ensemble
+
+TRIAGE_EPOCH = 1.5
+TRIAGE_MIN_POINTS = 3
+TRIAGE_MIN_DROP = 3e-4
+
+
+class Triage(Ensemble):
+    """The ensemble, after a test for networks that are not learning at all.
+
+    Most random networks never learn: their weights are stuck, their validation loss sits at
+    its starting value (to 4 digits or more) and their accuracy at the share of one class in
+    the test set. Their accuracy curve is flat, but a flat start is also how many slow
+    learners begin; their validation loss, measured on the same fixed test set every time,
+    tells them apart: it already falls while the accuracy has not moved.
+
+    The test comes at the first row that is both at or after ``triage_epoch`` (default 1.5,
+    in the curve's epoch units) and the third row or later (two changes of the loss to see):
+    on a table both are epoch 1.5; measured every epoch, epoch 3; every 5 epochs, epoch 15.
+    There a network is *not learning* when its validation loss has not come below its first
+    value by at least ``min_drop`` of that value (default 0.03 %), or a validation loss so far
+    is not finite (it diverged). Such a network stops there (confident), and its prediction is
+    its last observed accuracy. Any other network goes on under :class:`Ensemble`, unchanged.
+    Without validation losses (``val_loss`` not given, or none finite), there is no test: the
+    method is the ensemble.
+    """
+
+    name = "triage"
+
+    def __init__(
+        self,
+        N: int = DEFAULT_N,
+        threshold: float = DEFAULT_THRESHOLD,
+        triage_epoch: float = TRIAGE_EPOCH,
+        min_drop: float = TRIAGE_MIN_DROP,
+        level: float = DEFAULT_LEVEL,
+    ):
+        super().__init__(N, threshold, level)
+        if not (isinstance(triage_epoch, (int, float)) and math.isfinite(triage_epoch) and triage_epoch > 0):
+            raise InputError(f"triage_epoch {triage_epoch!r}: expected a positive number of epochs")
+        if not (isinstance(min_drop, (int, float)) and math.isfinite(min_drop) and min_drop >= 0):
+            raise InputError(f"min_drop {min_drop!r}: expected a non-negative fraction of the first validation loss")
+        self.triage_epoch = float(triage_epoch)
+        self.min_drop = float(min_drop)
+
+    def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
+        return _TriageTracker(
+            check_target(target_epoch), list(FAMILIES.values()), self.window(), self.triage_epoch, self.min_drop,
+            self.level,
+        )
+
+
+class _TriageTracker(_EnsembleTracker):
+    def __init__(self, target_epoch, families, window, triage_epoch: float, min_drop: float, level: float = DEFAULT_LEVEL):
+        super().__init__(target_epoch, families, window, level)
+        self.triage_epoch = triage_epoch
+        self.min_drop = min_drop
+        self.val_losses: list[float | None] = []  # up to the test
+        self.verdict: bool | None = None  # None: not tested yet; True: not learning; False: go on
+
+    def not_learning(self) -> bool | None:
+        """The test on the validation losses so far; None (no test) when some were not given
+        or none is finite (a curve without losses)."""
+        if len(self.val_losses) < 2 or any(v is None for v in self.val_losses):
+            return None
+        losses = np.asarray(self.val_losses, dtype=float)
+        finite = np.isfinite(losses)
+        if not finite.any():
+            return None
+        if not finite.all():
+            return True  # diverged
+        first = float(losses[0])
+        return bool(first - float(losses[1:].min()) < self.min_drop * abs(first))
+
+    def step(self, train_loss, val_loss) -> Prediction:
+        if self.verdict is None:
+            self.val_losses.append(None if val_loss is None else float(val_loss))
+            tol = EPOCH_RTOL * (self.spacing or 1.0)
+            if len(self.epochs) >= TRIAGE_MIN_POINTS and self.epochs[-1] >= self.triage_epoch - tol:
+                self.verdict = bool(self.not_learning())  # no losses to test (None): the ensemble alone
+        if self.verdict and math.isfinite(self.fallback):
+            return Prediction(self.fallback, None, True)
+        return super().step(train_loss, val_loss)
