@@ -23,7 +23,7 @@ DOCS = ROOT / "docs"
 SRC = ROOT / "src" / "nnlife"
 FIXTURES = ROOT / "tests" / "fixtures" / "reference"
 PAGES = ("README.md", "taxonomy.md", "training.md", "table-format.md", "records.md",
-         "curve-files.md", "prediction.md", "reliability.md")
+         "curve-files.md", "prediction.md", "predictors.md", "reliability.md")
 
 
 def module(name: str):
@@ -452,8 +452,10 @@ def test_evaluate_columns():
     printed = [c.strip() for c in header.strip("|").split("|")][1:]
     documented = [r["column"] for r in parse_table(_table_after(page("prediction.md"), "| column | measure |"))]
     assert [c.lower() for c in printed] == [c.lower() for c in documented]
-    assert "ID, method, target_epoch, converged, stop_epoch,\npredicted, actual, uncertainty" in page("prediction.md")
-    assert predict.OUTCOME_COLUMNS == ("ID", "method", "target_epoch", "converged", "stop_epoch", "predicted", "actual", "uncertainty")
+    assert ("ID, method, target_epoch, converged, stop_epoch,\npredicted, actual, uncertainty, lower, upper, best_so_far"
+            in page("prediction.md"))
+    assert predict.OUTCOME_COLUMNS == ("ID", "method", "target_epoch", "converged", "stop_epoch", "predicted", "actual",
+                                       "uncertainty", "lower", "upper", "best_so_far")
 
 
 def _table_after(text: str, header: str) -> list[str]:
