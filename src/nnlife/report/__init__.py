@@ -122,32 +122,15 @@ def build_report(
                 if mask.any():
                     bands[(s.index, dataset, metric)] = stats.curve_bands(curves[mask])
     jobs = [((s.index, d), s.part(d)) for s in series for d in datasets if (s.summary["dataset"] == d).any()]
-    collect = _start_importances(jobs, seed)
+    collect, stop = _start_importances(jobs, seed)
+    try:
+        figures = _draw(series, datasets, bands, out, curves_per_dataset, seed)
+        importances = collect()
+    finally:
+        stop()
     spreads = [(s, stats.seed_spread(s.summary)) for s in series]
     spreads = [(s, sp) for s, sp in spreads if sp is not None and len(sp)]
 
-    main = series[0]
-    figures: list[Figure] = []
-    for dataset in stats.present([main.summary]):
-        figures.append(figs.curves_figure(main, dataset, out, count=curves_per_dataset, seed=seed))
-    figures.append(figs.bands_figure(series, datasets, bands, out))
-    figures.append(figs.final_accuracy_figure(series, datasets, out))
-    figures.append(figs.learned_figure(series, datasets, out))
-    figures.append(figs.learned_by_conv_figure(series, datasets, out))
-    figures.append(figs.conv_layers_figure(series, datasets, out))
-    figures.append(figs.scatter_figure(
-        main, "params", "parameters (count, log scale)", True, "accuracy_vs_params.png", "parameter count",
-        "Parameters are the weights and biases of the network's conv and FC layers.", out,
-    ))
-    figures.append(figs.scatter_figure(
-        main, "learning_rate", "learning rate (log scale)", True, "accuracy_vs_learning_rate.png",
-        "learning rate", "The SGD learning rate drawn for the network (10**p, p in [-6, 0]).", out,
-    ))
-    figures.append(figs.scatter_figure(
-        main, "batch_size", "batch size (images)", False, "accuracy_vs_batch_size.png", "batch size",
-        "The batch size drawn for the network, used for training and validation.", out,
-    ))
-    importances = collect()
     fitted = [(s, d, importances[(s.index, d)]) for s in series for d in datasets
               if importances.get((s.index, d)) is not None]
     if fitted:
@@ -170,9 +153,36 @@ def build_report(
     )
 
 
+def _draw(series, datasets, bands, out: Path, curves_per_dataset: int, seed: int) -> list[Figure]:
+    """The figures every report has, in page order."""
+    main = series[0]
+    figures: list[Figure] = []
+    for dataset in stats.present([main.summary]):
+        figures.append(figs.curves_figure(main, dataset, out, count=curves_per_dataset, seed=seed))
+    figures.append(figs.bands_figure(series, datasets, bands, out))
+    figures.append(figs.final_accuracy_figure(series, datasets, out))
+    figures.append(figs.learned_figure(series, datasets, out))
+    figures.append(figs.learned_by_conv_figure(series, datasets, out))
+    figures.append(figs.conv_layers_figure(series, datasets, out))
+    figures.append(figs.scatter_figure(
+        main, "params", "parameters (count, log scale)", True, "accuracy_vs_params.png", "parameter count",
+        "Parameters are the weights and biases of the network's conv and FC layers.", out,
+    ))
+    figures.append(figs.scatter_figure(
+        main, "learning_rate", "learning rate (log scale)", True, "accuracy_vs_learning_rate.png",
+        "learning rate", "The SGD learning rate drawn for the network (10**p, p in [-6, 0]).", out,
+    ))
+    figures.append(figs.scatter_figure(
+        main, "batch_size", "batch size (images)", False, "accuracy_vs_batch_size.png", "batch size",
+        "The batch size drawn for the network, used for training and validation.", out,
+    ))
+    return figures
+
+
 def _start_importances(jobs: list, seed: int):
-    """Start fitting the importance model of each ``(key, summary part)`` job and return a
-    function that waits for them and returns ``{key: stats.Importance | None}``.
+    """Start fitting the importance model of each ``(key, summary part)`` job and return two
+    functions: one waits for them and returns ``{key: stats.Importance | None}``, the other
+    stops what is left (call it in any case).
 
     With more than one core the models are fitted in worker processes while this one draws
     the figures (each model is single-threaded and seeded, so where it runs does not change
@@ -182,19 +192,16 @@ def _start_importances(jobs: list, seed: int):
     jobs = [(key, part) for key, part in jobs if key not in small]
     workers = min(len(jobs), default_workers() - 1)
     if workers < 1 or not sys.platform.startswith("linux"):
-        return lambda: {**small, **{key: stats.importance(part, seed=seed) for key, part in jobs}}
+        return (lambda: {**small, **{key: stats.importance(part, seed=seed) for key, part in jobs}}), (lambda: None)
     from concurrent.futures import ProcessPoolExecutor
 
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
     futures = [(key, pool.submit(stats.importance, part, seed=seed)) for key, part in jobs]
 
     def collect() -> dict:
-        try:
-            return {**small, **{key: future.result() for key, future in futures}}
-        finally:
-            pool.shutdown(cancel_futures=True)
+        return {**small, **{key: future.result() for key, future in futures}}
 
-    return collect
+    return collect, lambda: pool.shutdown(cancel_futures=True)
 
 
 def _manifests(data: Lifespans) -> list[tuple[Path, dict]]:

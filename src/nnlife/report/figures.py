@@ -187,7 +187,7 @@ def curves_figure(series: Series, dataset: str, out: Path, *, count: int, seed: 
 def bands_figure(series: Sequence[Series], datasets: Sequence[str], bands: dict, out: Path) -> Figure:
     """Median and quartiles of valAcc and valLoss per half epoch, one row per data set;
     ``bands[(series index, dataset, metric)]`` is a :class:`stats.Bands`."""
-    fig, axes = _new(12, 3.6 * len(datasets), len(datasets), 2, top=1 - 0.5 / (3.6 * len(datasets)),
+    fig, axes = _new(12, 3.6 * len(datasets), len(datasets), 2, top=1 - 0.8 / (3.6 * len(datasets)),
                      bottom=0.45 / (3.6 * len(datasets)), hspace=0.35)
     for row, dataset in zip(axes, datasets):
         for ax, metric in zip(row, ("valAcc", "valLoss")):
@@ -209,7 +209,8 @@ def bands_figure(series: Sequence[Series], datasets: Sequence[str], bands: dict,
             ax.set_title(f"{label(dataset)}: {'validation accuracy' if metric == 'valAcc' else 'validation loss'}",
                          fontsize=10)
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
+            # A fixed corner: "best" would test every point of every band, which is slow.
+            ax.legend(fontsize=8, loc="lower right" if metric == "valAcc" else "upper right")
     title = "Learning-curve bands: median and quartiles per half epoch"
     caption = (
         "The line is the median over the networks with a finite value at that half epoch, the "
@@ -245,7 +246,7 @@ def final_accuracy_figure(series: Sequence[Series], datasets: Sequence[str], out
         ax.set_xlim(0, 100)
         if not compare:
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper right")
         ax.grid(alpha=0.3)
     total = " and ".join(f"{len(s.summary)} networks of {s.label}" for s in series)
     title = f"Final validation accuracy of {total}"
@@ -367,7 +368,7 @@ def scatter_figure(series: Series, column: str, xlabel: str, log: bool, file: st
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("final validation accuracy (%)")
-    ax.legend(fontsize=8, markerscale=2)
+    ax.legend(fontsize=8, markerscale=2, loc="upper left")
     ax.grid(alpha=0.3)
     title = f"Final validation accuracy against {what} ({shown} networks of {series.label})"
     return _finish(fig, out, file, title, f"Each point is one network. {caption}")
