@@ -348,3 +348,20 @@ def test_seed_spread_by_hand():
     assert np.isnan(out.loc[1, "std"])  # one finite value
     assert seed_spread(frame.drop(columns="network")) is None
     assert seed_spread(frame.iloc[[0, 3, 4]]) is None  # no network twice
+
+
+def test_report_is_the_same_from_worker_processes_and_from_one(tmp_path, monkeypatch):
+    import nnlife.report as report_module
+
+    make_tables(tmp_path / "runs", ["FashionMNIST"], per_dataset=30)
+    make_tables(tmp_path / "ref", ["FashionMNIST"], per_dataset=4, seed=5)
+    data, ref = load(tmp_path / "runs"), load(tmp_path / "ref")
+    outs = {}
+    for workers in (1, 2):
+        monkeypatch.setattr(report_module, "default_workers", lambda: workers)
+        outs[workers] = build_report(data, tmp_path / f"r{workers}", reference=ref, curves_per_dataset=3)
+    one, two = outs[1], outs[2]
+    assert one.importance[("runs", "FashionMNIST")] is not None
+    assert [f.file for f in one.figures] == [f.file for f in two.figures]
+    for name in ["index.html"] + [f.file for f in one.figures]:
+        assert (tmp_path / "r1" / name).read_bytes() == (tmp_path / "r2" / name).read_bytes(), name

@@ -32,6 +32,7 @@ import html
 import multiprocessing
 import sys
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -121,13 +122,16 @@ def build_report(
                 mask = rows == dataset
                 if mask.any():
                     bands[(s.index, dataset, metric)] = stats.curve_bands(curves[mask])
-    jobs = [((s.index, d), s.part(d)) for s in series for d in datasets if (s.summary["dataset"] == d).any()]
-    collect, stop = _start_importances(jobs, seed)
-    try:
-        figures = _draw(series, datasets, bands, out, curves_per_dataset, seed)
-        importances = collect()
-    finally:
-        stop()
+    samples = {d: figs.curve_sample(series[0], d, count=curves_per_dataset, seed=seed)
+               for d in stats.present([series[0].summary])}
+    fits = [(s.index, d) for s in series for d in datasets
+            if np.isfinite(s.part(d)["valAcc_final"].to_numpy(float)).sum() >= stats.MIN_NETWORKS]
+    tasks = [partial(stats.importance, series[i].part(d), seed=seed) for i, d in fits]
+    tasks += _figure_tasks(series, datasets, bands, samples, out)
+    results = _run_tasks(tasks)
+    importances = {(s.index, d): None for s in series for d in datasets if (s.summary["dataset"] == d).any()}
+    importances.update(zip(fits, results[:len(fits)]))
+    figures = results[len(fits):]
     spreads = [(s, stats.seed_spread(s.summary)) for s in series]
     spreads = [(s, sp) for s, sp in spreads if sp is not None and len(sp)]
 
@@ -153,55 +157,57 @@ def build_report(
     )
 
 
-def _draw(series, datasets, bands, out: Path, curves_per_dataset: int, seed: int) -> list[Figure]:
-    """The figures every report has, in page order."""
+def _figure_tasks(series, datasets, bands, samples, out: Path) -> list:
+    """The figures every report has, in page order, as functions that draw them."""
     main = series[0]
-    figures: list[Figure] = []
-    for dataset in stats.present([main.summary]):
-        figures.append(figs.curves_figure(main, dataset, out, count=curves_per_dataset, seed=seed))
-    figures.append(figs.bands_figure(series, datasets, bands, out))
-    figures.append(figs.final_accuracy_figure(series, datasets, out))
-    figures.append(figs.learned_figure(series, datasets, out))
-    figures.append(figs.learned_by_conv_figure(series, datasets, out))
-    figures.append(figs.conv_layers_figure(series, datasets, out))
-    figures.append(figs.scatter_figure(
-        main, "params", "parameters (count, log scale)", True, "accuracy_vs_params.png", "parameter count",
-        "Parameters are the weights and biases of the network's conv and FC layers.", out,
-    ))
-    figures.append(figs.scatter_figure(
-        main, "learning_rate", "learning rate (log scale)", True, "accuracy_vs_learning_rate.png",
-        "learning rate", "The SGD learning rate drawn for the network (10**p, p in [-6, 0]).", out,
-    ))
-    figures.append(figs.scatter_figure(
-        main, "batch_size", "batch size (images)", False, "accuracy_vs_batch_size.png", "batch size",
-        "The batch size drawn for the network, used for training and validation.", out,
-    ))
-    return figures
+    tasks = [partial(figs.curves_figure, main, d, sample, out) for d, sample in samples.items()]
+    tasks += [
+        partial(figs.bands_figure, series, datasets, bands, out),
+        partial(figs.final_accuracy_figure, series, datasets, out),
+        partial(figs.learned_figure, series, datasets, out),
+        partial(figs.learned_by_conv_figure, series, datasets, out),
+        partial(figs.conv_layers_figure, series, datasets, out),
+        partial(figs.scatter_figure, main, "params", "parameters (count, log scale)", True, "accuracy_vs_params.png",
+                "parameter count", "Parameters are the weights and biases of the network's conv and FC layers.", out),
+        partial(figs.scatter_figure, main, "learning_rate", "learning rate (log scale)", True,
+                "accuracy_vs_learning_rate.png", "learning rate",
+                "The SGD learning rate drawn for the network (10**p, p in [-6, 0]).", out),
+        partial(figs.scatter_figure, main, "batch_size", "batch size (images)", False, "accuracy_vs_batch_size.png",
+                "batch size", "The batch size drawn for the network, used for training and validation.", out),
+    ]
+    return tasks
 
 
-def _start_importances(jobs: list, seed: int):
-    """Start fitting the importance model of each ``(key, summary part)`` job and return two
-    functions: one waits for them and returns ``{key: stats.Importance | None}``, the other
-    stops what is left (call it in any case).
+# The tasks of the running report, for forked workers to find (they inherit this module's
+# memory, so a task's data set is never pickled; only its index goes to the worker).
+_TASKS: list = []
 
-    With more than one core the models are fitted in worker processes while this one draws
-    the figures (each model is single-threaded and seeded, so where it runs does not change
-    its numbers); the workers are forked, so they start at once, and scikit-learn is only
-    imported there."""
-    small = {key: None for key, part in jobs if np.isfinite(part["valAcc_final"].to_numpy(float)).sum() < stats.MIN_NETWORKS}
-    jobs = [(key, part) for key, part in jobs if key not in small]
-    workers = min(len(jobs), default_workers() - 1)
-    if workers < 1 or not sys.platform.startswith("linux"):
-        return (lambda: {**small, **{key: stats.importance(part, seed=seed) for key, part in jobs}}), (lambda: None)
+
+def _call(i: int):
+    return _TASKS[i]()
+
+
+def _run_tasks(tasks: list) -> list:
+    """Run independent tasks (importance models, figures) and return their results in order.
+
+    With more than one core they run in forked worker processes, the slowest (the models)
+    first: drawing and fitting are single-threaded Python, so workers are what makes a report
+    of thousands of networks take seconds. Each task is seeded and writes only its own file,
+    so where it runs changes nothing in the report. Everything that reads the Arrow curve
+    columns ran before the fork (Arrow's own threads do not survive one); workers use numpy,
+    pandas, matplotlib and scikit-learn only."""
+    global _TASKS
+    workers = min(len(tasks), default_workers())
+    if workers <= 1 or not sys.platform.startswith("linux"):
+        return [task() for task in tasks]
     from concurrent.futures import ProcessPoolExecutor
 
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
-    futures = [(key, pool.submit(stats.importance, part, seed=seed)) for key, part in jobs]
-
-    def collect() -> dict:
-        return {**small, **{key: future.result() for key, future in futures}}
-
-    return collect, lambda: pool.shutdown(cancel_futures=True)
+    _TASKS = tasks
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_call, range(len(tasks))))
+    finally:
+        _TASKS = []
 
 
 def _manifests(data: Lifespans) -> list[tuple[Path, dict]]:

@@ -128,13 +128,22 @@ def _pct_label(series: Series, n: int) -> str:
 # Sample curves of the data set reported on
 
 
-def curves_figure(series: Series, dataset: str, out: Path, *, count: int, seed: int) -> Figure:
-    """Sample learning curves of one data set: accuracy, validation and training loss."""
-    summary = series.summary
-    rows = np.flatnonzero((summary["dataset"] == dataset).to_numpy())
+def curve_sample(series: Series, dataset: str, *, count: int, seed: int) -> dict:
+    """The networks of one data set drawn in its curves figure (``count`` of them, chosen with
+    ``seed``): their rows and their padded valAcc, valLoss and trainLoss curves."""
+    rows = np.flatnonzero((series.summary["dataset"] == dataset).to_numpy())
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(rows, size=min(count, len(rows)), replace=False))
     sample = series.data.networks.take(chosen)
+    curves = {name: stats.padded_curves(sample[name]) for name in ("valAcc", "valLoss", "trainLoss")}
+    return {"rows": len(rows), "chosen": chosen, "curves": curves}
+
+
+def curves_figure(series: Series, dataset: str, sample: dict, out: Path) -> Figure:
+    """Sample learning curves of one data set (:func:`curve_sample`): accuracy, validation
+    and training loss."""
+    summary = series.summary
+    chosen, rows = sample["chosen"], np.arange(sample["rows"])
     ok = stats.learned_mask(summary.iloc[chosen])
     colors = np.where(ok, series.color(dataset), "0.55")
 
@@ -146,7 +155,7 @@ def curves_figure(series: Series, dataset: str, out: Path, *, count: int, seed: 
     )
     longest = 0
     for ax, (name, ylabel, title) in zip(axes[0], panels):
-        curves = stats.padded_curves(sample[name])
+        curves = sample["curves"][name]
         longest = max(longest, curves.shape[1])
         x = 0.5 * np.arange(1, curves.shape[1] + 1)
         segments, seg_colors = [], []
