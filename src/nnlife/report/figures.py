@@ -143,7 +143,7 @@ def curves_figure(series: Series, dataset: str, sample: dict, out: Path) -> Figu
     """Sample learning curves of one data set (:func:`curve_sample`): accuracy, validation
     and training loss."""
     summary = series.summary
-    chosen, rows = sample["chosen"], np.arange(sample["rows"])
+    chosen = sample["chosen"]
     ok = stats.learned_mask(summary.iloc[chosen])
     colors = np.where(ok, series.color(dataset), "0.55")
 
@@ -177,7 +177,7 @@ def curves_figure(series: Series, dataset: str, sample: dict, out: Path) -> Figu
     n_learned = int(ok.sum())
     n_rows = summary["n_rows"].to_numpy()[chosen]
     title = (
-        f"{label(dataset)}: learning curves of {len(chosen)} of {len(rows)} networks "
+        f"{label(dataset)}: learning curves of {len(chosen)} of {sample['rows']} networks "
         f"(random sample; {n_learned} learned in colour, {len(chosen) - n_learned} never learned in grey)"
     )
     short = int((n_rows < longest).sum())
