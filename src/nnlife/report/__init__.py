@@ -264,11 +264,11 @@ def _what_html(s: Series, manifests: list[tuple[Path, dict]]) -> str:
         f"{figs.label(d)} {int((summary['dataset'] == d).sum())}" for d in stats.present([summary])
     )
     epochs = 0.5 * summary["n_rows"].to_numpy()
+    span = f"{epochs.max():g}" if epochs.min() == epochs.max() else f"{epochs.min():g}&ndash;{epochs.max():g}"
     lines = [
         f"<h3>{_e(s.label)} ({role})</h3>",
         f"<p>{len(data)} networks ({counts}), loaded from {data.n_tables} tables and {data.n_parquet} Parquet "
-        f"files; {len(data.skipped)} malformed tables skipped. Curves recorded up to "
-        f"{epochs.min():g}&ndash;{epochs.max():g} epochs. Inputs: {_e(', '.join(data.sources))}.</p>",
+        f"files; {len(data.skipped)} malformed tables skipped. Curves recorded for {span} epochs. Inputs: {_e(', '.join(data.sources))}.</p>",
     ]
     if not manifests:
         lines.append(

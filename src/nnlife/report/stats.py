@@ -121,14 +121,13 @@ def seed_spread(summary: "pd.DataFrame") -> "pd.DataFrame | None":
 
 
 def find_manifests(sources: Sequence[str], table_paths: Sequence[str]) -> list[Path]:
-    """The ``campaign.json`` files next to a data set's inputs: in each input directory or
-    file's directory, and in the directory above each ``<Dataset dir>_models`` directory that
-    holds a table that was read."""
+    """The ``campaign.json`` files next to a data set's inputs: in each input directory (or a
+    file's directory), and in the directory above each ``<Dataset dir>_models`` directory that
+    holds a table that was read (a campaign's own layout)."""
     candidates: list[Path] = []
     for source in sources:
         p = Path(source)
-        base = p if p.is_dir() else p.parent
-        candidates += [base, base.parent]
+        candidates.append(p if p.is_dir() else p.parent)
     for models_dir in {os.path.dirname(p) for p in table_paths}:
         candidates.append(Path(models_dir).parent)
     seen: set[str] = set()
