@@ -48,14 +48,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser(
         "report",
-        help="make a static HTML report with figures of a data set",
-        description="Load a data set and write REPORT_DIR/index.html with PNG figures: sample "
-        "learning curves per data set, final accuracy distributions, the fraction that never "
-        "learned, accuracy against structure and hyperparameters, and a summary table.",
+        help="make a static HTML report with figures of a data set, optionally against a reference",
+        description="Load a data set and write REPORT_DIR/index.html with PNG figures: what each data "
+        "set is (inputs, counts, campaign options), sample learning curves, median and quartile bands "
+        "of the curves, final accuracy distributions, the fraction that learned per data set and per "
+        "conv-layer count, accuracy against structure and hyperparameters, which spec fields predict "
+        "final accuracy (cross-validated gradient boosting, permutation importance), the seed spread "
+        "of repeated networks, and a summary table. With --reference, another data set (the published "
+        "one, an earlier campaign) is drawn in the same figures.",
     )
     _inputs(p)
     p.add_argument("--out", type=Path, required=True, metavar="REPORT_DIR", help="directory for index.html and the PNGs")
     p.add_argument("--curves", type=argtypes.positive, default=20, metavar="N", help="sample curves drawn per data set (default 20)")
+    p.add_argument("--label", metavar="NAME", help="name of the data set in legends (default: its first input's name)")
+    p.add_argument("--reference", type=Path, action="append", metavar="DIR|FILE",
+                   help="a data set to draw against (tables or a packed Parquet file); repeat for several inputs")
+    p.add_argument("--reference-label", metavar="NAME", help="name of the reference in legends (default: its first input's name)")
     p.set_defaults(func=run_report)
 
 
@@ -147,11 +155,25 @@ def run_unpack(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from ..errors import InputError
     from ..report import build_report
 
+    for path in args.reference or ():
+        if not path.exists():
+            raise InputError(f"--reference {path}: no such file or directory")
+    if args.reference_label is not None and not args.reference:
+        raise InputError("--reference-label: only with --reference")
     check_writable(args.out, create=False)  # before the load; nothing is left if it fails
     data = _load(args)
     _print_loaded(data, paths=args.paths)
-    index = build_report(data, args.out, curves_per_dataset=args.curves)
-    print(f"report written to {index}")
+    reference = None
+    if args.reference:
+        try:
+            reference = load(args.reference, strict=args.strict, workers=args.workers, progress=_progress_bar())
+        except InputError as err:
+            raise InputError(f"--reference: {err}") from None
+        _print_loaded(reference, "reference: loaded")
+    report = build_report(data, args.out, reference=reference, label=args.label,
+                          reference_label=args.reference_label, curves_per_dataset=args.curves)
+    print(f"report written to {report.index}")
     return 0
