@@ -43,6 +43,7 @@ import math
 import multiprocessing
 import os
 import sys
+import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -177,7 +178,14 @@ class Lifespans:
     @cached_property
     def summary(self) -> "pd.DataFrame":
         """One row per network; see :func:`summarise`."""
-        return summarise(self.networks)
+        import pandas as pd
+
+        return pd.DataFrame(self.summary_columns)
+
+    @cached_property
+    def summary_columns(self) -> dict[str, np.ndarray]:
+        """The columns of :attr:`summary` as numpy arrays (what needs no pandas uses these)."""
+        return summary_columns(self.networks)
 
     def long(self) -> "pd.DataFrame":
         """One row per network per half epoch; see :func:`long_frame`."""
@@ -1026,6 +1034,11 @@ def summarise(networks: "pa.Table") -> "pd.DataFrame":
     """
     import pandas as pd
 
+    return pd.DataFrame(summary_columns(networks))
+
+
+def summary_columns(networks: "pa.Table") -> dict[str, np.ndarray]:
+    """The columns of :func:`summarise` as numpy arrays, in order (no pandas needed)."""
     n = networks.num_rows
     col: dict[str, object] = {}
     col["ID"] = networks["ID"].to_numpy()
@@ -1082,7 +1095,7 @@ def summarise(networks: "pa.Table") -> "pd.DataFrame":
     diverged_epoch = first_epoch(nonfinite, _offsets(lengths))
     col["diverged"] = ~np.isnan(diverged_epoch)
     col["diverged_epoch"] = diverged_epoch
-    return pd.DataFrame(col)
+    return col
 
 
 def long_frame(networks: "pa.Table") -> "pd.DataFrame":
@@ -1116,33 +1129,47 @@ def long_frame(networks: "pa.Table") -> "pd.DataFrame":
 def overview(summary: "pd.DataFrame") -> "pd.DataFrame":
     """One row per data set of a summary (those present, in the order of
     :data:`nnlife.spec.DATASETS`): networks, learned / never learned / diverged counts and percentages, final
-    and best validation accuracy, parameters and half epochs recorded."""
+    and best validation accuracy, parameters and half epochs recorded (see :func:`overview_rows`)."""
     import pandas as pd
 
+    return pd.DataFrame(overview_rows(summary), columns=list(_OVERVIEW_COLUMNS))
+
+
+def overview_rows(summary) -> list[dict]:
+    """The rows of :func:`overview` as dicts, from a summary DataFrame or its columns
+    (:attr:`Lifespans.summary_columns`). Medians, means and maxima leave NaN out."""
+    dataset = np.asarray(summary["dataset"])
     rows = []
     for name in DATASETS:
-        part = summary[summary["dataset"] == name]
-        if part.empty:
+        part = dataset == name
+        count = int(part.sum())
+        if not count:
             continue
-        count = len(part)
-        learned = int(part["learned"].sum())
-        rows.append(
-            {
-                "dataset": name,
-                "networks": count,
-                "learned": learned,
-                "never_learned": count - learned,
-                "never_learned_pct": 100.0 * (count - learned) / count,
-                "diverged": int(part["diverged"].sum()),
-                "valAcc_final_median": float(part["valAcc_final"].median()),
-                "valAcc_final_mean": float(part["valAcc_final"].mean()),
-                "valAcc_max": float(part["valAcc_max"].max()),
-                "params_median": float(part["params"].median()),
-                "n_rows_min": int(part["n_rows"].min()),
-                "n_rows_max": int(part["n_rows"].max()),
-            }
-        )
-    return pd.DataFrame(rows, columns=list(_OVERVIEW_COLUMNS))
+
+        def values(column: str) -> np.ndarray:
+            return np.asarray(summary[column])[part]
+
+        learned = int(values("learned").sum())
+        final = values("valAcc_final").astype(np.float64)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a data set whose every value is NaN
+            rows.append(
+                {
+                    "dataset": name,
+                    "networks": count,
+                    "learned": learned,
+                    "never_learned": count - learned,
+                    "never_learned_pct": 100.0 * (count - learned) / count,
+                    "diverged": int(values("diverged").sum()),
+                    "valAcc_final_median": float(np.nanmedian(final)),
+                    "valAcc_final_mean": float(np.nanmean(final)),
+                    "valAcc_max": float(np.nanmax(values("valAcc_max"))),
+                    "params_median": float(np.median(values("params"))),
+                    "n_rows_min": int(values("n_rows").min()),
+                    "n_rows_max": int(values("n_rows").max()),
+                }
+            )
+    return rows
 
 
 _OVERVIEW_COLUMNS = (

@@ -205,14 +205,31 @@ def find_tables(paths: Iterable[str | Path]) -> list[Path]:
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            found.extend(
-                f for f in sorted(p.rglob("*.txt"))
-                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
-            )
+            found.extend(p.joinpath(*parts) for parts in sorted(_walk_tables(str(p))))
         elif p.is_file():
             found.append(p)
         else:
             raise InputError(f"{p}: no such file or directory")
+    return found
+
+
+def _walk_tables(root: str) -> list[tuple[str, ...]]:
+    """The relative parts of every ``*.txt`` file under ``root`` that is a file (or a link to
+    one) with no hidden part, as ``sorted(Path(root).rglob("*.txt"))`` would find them (linked
+    directories are not entered); with os.scandir, as pathlib's glob and a stat per file cost
+    more than reading a small table does."""
+    found: list[tuple[str, ...]] = []
+    stack: list[tuple[tuple[str, ...], str]] = [((), root)]
+    while stack:
+        parts, directory = stack.pop()
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    stack.append((parts + (entry.name,), entry.path))
+                elif entry.name.endswith(".txt") and entry.is_file():
+                    found.append(parts + (entry.name,))
     return found
 
 
