@@ -206,6 +206,16 @@ def fast_tables(paths: list[Path]) -> list[int]:
     return bulk.ok[ok].tolist()
 
 
+@pytest.mark.parametrize("body", [b"", b"\n", b"x\n", b"x\n\n", b"1 2 3 4\n\n", b"0.5 1 2 3" + b" " * 24 + b"\n" * 2,
+                                  b" " * 27 + b"\n" + b" " * 27 + b"\n"])
+def test_tiny_tables(tmp_path, body):
+    from nnlife.table import HEADER
+
+    (tmp_path / "t.txt").write_bytes(HEADER.encode() + b"\n" + body)
+    for keep_text in (False, True):
+        assert assert_same([tmp_path / "t.txt"], keep_text)["rows"] == 0
+
+
 def test_pack_of_odd_tables_unpacks_byte_for_byte(tmp_path, reference_paths):
     root = tmp_path / "odd"
     root.mkdir()

@@ -372,18 +372,23 @@ def read_bulk(paths: Sequence[str | Path], *, canonical: bool = False) -> BulkTa
     rest = np.flatnonzero(~is_first)
     rest_end = line_end[rest]
     empty = N_FIELDS - len(CURVE_FIELDS)
-    short = rest_end - empty <= line_start[rest]
-    ok = ~short
-    probe = np.where(short, line_end[rest], rest_end)
-    for k in range(1, empty + 1):
-        ok &= arr[probe - k] == 32
+    ok = rest_end - empty > line_start[rest]
+    # 24 bytes as three 8-byte words read at any offset: three comparisons instead of 24
+    words, blank = _words(arr), np.uint64(int.from_bytes(b" " * 8, "little"))
+    at_word = np.maximum(rest_end - empty, 0)
+    if len(words):
+        for k in range(0, empty, 8):
+            ok &= words[np.minimum(at_word + k, len(words) - 1)] == blank
+    else:  # a batch of a few bytes: no row ends in 24 spaces
+        ok[:] = False
     bad[table_of_line[rest[~ok]]] = True
     # Keep only "trainLoss valLoss valAcc epochs\n" of each row: drop the 24 spaces of later
     # rows and line 2's metadata (copied out below), and every table already refused.
     meta_text_start = l2_start + (field_end[len(CURVE_FIELDS) - 1] - l2_offsets[:-1])
     keep_byte = np.ones(len(arr), dtype=bool)
-    for k in range(1, empty + 1):
-        keep_byte[rest_end[ok] - k] = False
+    keep_words = _words(keep_byte.view(np.uint8))
+    for k in range(0, empty, 8):
+        keep_words[rest_end[ok] - empty + k] = 0
     keep_byte[_ranges(meta_text_start, l2_end - meta_text_start)] = False
     table_start = np.zeros(m, dtype=np.int64)
     table_start[1:] = file_end[:-1]
@@ -487,6 +492,14 @@ def read_bulk(paths: Sequence[str | Path], *, canonical: bool = False) -> BulkTa
         meta=meta,
         canonical=is_canonical,
     )
+
+
+def _words(array: "np.ndarray") -> "np.ndarray":
+    """The 8-byte word starting at each byte of a byte array (overlapping, unaligned views;
+    writing a word writes its 8 bytes)."""
+    import numpy as np
+
+    return np.ndarray((max(len(array) - 7, 0),), dtype="<u8", buffer=array, strides=(1,))
 
 
 def _ranges(starts: "np.ndarray", lengths: "np.ndarray") -> "np.ndarray":
