@@ -65,7 +65,10 @@ from .table import (
     atomic_write_text,
     find_tables,
     BulkTables,
+    arrow_bools,
+    arrow_ints,
     format_table,
+    numpy_of,
     read_bulk,
     read_table,
     table_path,
@@ -303,8 +306,8 @@ def _load_tables(
         raise InputError(f"workers {workers!r}: expected a positive integer")
     if chunk_size is None:
         # A few chunks per worker balance the load; the bulk reader's cost per chunk is fixed
-        # (tens of Arrow calls), and 2000 tables (14 MB of text) keep a worker's memory small.
-        chunk_size = max(8, min(2000, math.ceil(n / (use_pool * 4)))) if n else 1
+        # (tens of Arrow calls), and 500 tables (3.5 MB of text) keep a worker's memory small.
+        chunk_size = max(8, min(500, math.ceil(n / (use_pool * 4)))) if n else 1
     if chunk_size < 1:
         raise InputError(f"chunk_size {chunk_size!r}: expected a positive integer")
     chunks = [paths[i : i + chunk_size] for i in range(0, n, chunk_size)]
@@ -333,7 +336,6 @@ def _map_chunks(chunks: list[list[str]], keep_text: bool, workers: int) -> Itera
         for chunk in chunks:
             yield _read_chunk(chunk, keep_text)
         return
-    _import_pandas_before_fork()
     waiting = enumerate(chunks)
     finished: dict[int, dict] = {}
     turn = 0
@@ -353,17 +355,6 @@ def _map_chunks(chunks: list[list[str]], keep_text: bool, workers: int) -> Itera
         finally:
             for future in running:
                 future.cancel()
-
-
-def _import_pandas_before_fork() -> None:
-    """pyarrow imports pandas (when installed) the first time it converts an array, in every
-    process: importing it once here, before the workers fork, saves each worker that half
-    second of CPU."""
-    if _pool_context().get_start_method() == "fork":
-        try:
-            import pandas  # noqa: F401
-        except ImportError:  # pragma: no cover - pandas is a dependency
-            pass
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
@@ -528,18 +519,21 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
     n = len(bulk.ok)
     ok = np.ones(n, dtype=bool)
 
-    def mask(array) -> np.ndarray:
-        return np.asarray(array.to_numpy(zero_copy_only=False), dtype=bool)
-
+    # (numpy_of, arrow_bools and arrow_ints rather than pyarrow's conversions: those import
+    # pandas, which a worker never needs)
     def matches(name: str, pattern: str) -> np.ndarray:
-        return mask(pc.match_substring_regex(meta[name], pattern))
+        return numpy_of(pc.match_substring_regex(meta[name], pattern))
 
     def numbers(name: str, good: np.ndarray, kind) -> np.ndarray:
-        text = pc.if_else(pa.array(good), meta[name], "0")
-        return pc.cast(text, kind).to_numpy()
+        """The texts that are ``good`` as numbers of type ``kind`` (0 elsewhere)."""
+        where = np.flatnonzero(good)
+        out = np.zeros(n, dtype=np.int64 if kind == pa.int64() else np.float64)
+        if len(where):
+            out[where] = numpy_of(pc.cast(meta[name].take(arrow_ints(where)), kind))
+        return out
 
     ids = meta["ID"]
-    ok &= mask(pc.greater(pc.binary_length(ids), 0)) & ~mask(pc.match_substring(ids, "/"))
+    ok &= (numpy_of(pc.binary_length(ids)) > 0) & ~numpy_of(pc.match_substring(ids, "/"))
     ints = {}
     for name in INT_FIELDS:
         good = matches(name, rf"^{_BULK_INT}$")
@@ -548,12 +542,14 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
     ok &= (ints["random_seed"] < 2**32) & (ints["batch_size"] >= 1)
     bools = {}
     for name in BOOL_FIELDS:
-        true = mask(pc.equal(meta[name], "True"))
-        ok &= true | mask(pc.equal(meta[name], "False"))
+        true = matches(name, "^True$")
+        ok &= true | matches(name, "^False$")
         bools[name] = true
-    ok &= mask(pc.equal(meta["loss_fn"], "CrossEntropyLoss")) & mask(pc.equal(meta["optimizer"], "SGD"))
+    ok &= matches("loss_fn", "^CrossEntropyLoss$") & matches("optimizer", "^SGD$")
     names = list(DATASETS)
-    which = pc.fill_null(pc.index_in(meta["dataset"], value_set=pa.array(names)), -1).to_numpy().astype(np.int64)
+    which = np.full(n, -1, dtype=np.int64)
+    for k, name in enumerate(names):
+        which[matches("dataset", f"^{name}$")] = k
     ok &= which >= 0
     which = np.maximum(which, 0)
     channels, classes, side = (np.array([getattr(DATASETS[d], a) for d in names], dtype=np.int64)[which]
@@ -564,7 +560,7 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
     non_canonical = np.zeros(n, dtype=bool)
     for bit, name in enumerate(FLOAT_FIELDS):
         is_int = matches(name, rf"^{_BULK_INT}$")
-        is_float = matches(name, _BULK_FLOAT) & mask(pc.less_equal(pc.binary_length(meta[name]), 25))
+        is_float = matches(name, _BULK_FLOAT) & (numpy_of(pc.binary_length(meta[name])) <= 25)
         ok &= is_int | is_float
         values = numbers(name, is_int | is_float, pa.float64())
         floats[name] = values
@@ -572,7 +568,7 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
         ok &= np.isfinite(values)
         if keep_text:  # the writer writes repr of a float: the text must be exactly that
             where = np.flatnonzero(is_float & ok)
-            written = meta[name].take(pa.array(where)).to_pylist()
+            written = meta[name].take(arrow_ints(where)).to_pylist()
             ours = list(map(repr, values[where].tolist()))
             non_canonical[where[[a != b for a, b in zip(written, ours)]]] = True
     ok &= floats["learning_rate"] > 0
@@ -584,13 +580,14 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
     for name in LIST_FIELDS:
         good = matches(name, _BULK_LIST)
         ok &= good
-        text = pc.if_else(pa.array(good), meta[name], "")
+        text = meta[name].filter(arrow_bools(good))  # the list texts of good tables only
         split = pc.split_pattern(text, "-")
-        empty = mask(pc.equal(text, ""))
-        counts = np.where(empty, 0, pc.list_value_length(split).to_numpy())
-        tokens = pc.list_flatten(split)
-        tokens = tokens.filter(pa.array(np.repeat(~empty, pc.list_value_length(split).to_numpy())))
-        lists[name] = (pc.cast(tokens, pa.int64()).to_numpy(), counts.astype(np.int64))
+        parts = numpy_of(pc.list_value_length(split)).astype(np.int64)
+        empty = numpy_of(pc.binary_length(text)) == 0  # "" splits into [""]: no entries
+        tokens = pc.list_flatten(split).filter(arrow_bools(np.repeat(~empty, parts)))
+        counts = np.zeros(n, dtype=np.int64)
+        counts[good] = np.where(empty, 0, parts)
+        lists[name] = (numpy_of(pc.cast(tokens, pa.int64())), counts)
 
     def padded(*names: str) -> list[np.ndarray]:
         """Lists as rows of one 2-D array each, zero-padded to the longest of them."""
@@ -689,7 +686,7 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
         ok &= bulk.canonical
 
     def strings(name: str) -> np.ndarray:
-        return np.array(meta[name].to_numpy(zero_copy_only=False), dtype=str)
+        return np.array(meta[name].to_pylist(), dtype=str)
 
     ints.update(params=params, flops=flops, activation_bytes=4 * act, flatten_features=features)
     result = {

@@ -291,7 +291,7 @@ class BulkTables:
             exact=np.sort(np.concatenate([self.exact, self.ok[~mask]])),
             rows=self.rows[mask],
             curves={name: values[line_mask] for name, values in self.curves.items()},
-            meta={name: values.filter(pa.array(mask)) for name, values in self.meta.items()},
+            meta={name: values.filter(arrow_bools(mask)) for name, values in self.meta.items()},
             canonical=None if self.canonical is None else self.canonical[mask],
         )
 
@@ -315,32 +315,45 @@ def read_bulk(paths: Sequence[str | Path], *, canonical: bool = False) -> BulkTa
 
     n = len(paths)
     exact = np.zeros(n, dtype=bool)
-    parts: list[memoryview] = []
     header = len(_HEADER_LINE)
+    # Every table's text after its header, read straight into one growing buffer (no bytes
+    # object per file, no second copy for joining them).
+    buf = bytearray(1 << 20)
+    ends: list[int] = []
+    first = bytearray(header)
+    used = 0
     for i, path in enumerate(paths):
         try:
             with open(path, "rb") as handle:
-                data = handle.read()
+                size = os.fstat(handle.fileno()).st_size
+                if size <= header or handle.readinto(first) != header or first != _HEADER_LINE:
+                    exact[i] = True
+                    continue
+                need = used + size - header + 1  # one byte more, to notice a file that grew
+                if need > len(buf):
+                    buf.extend(bytes(max(need - len(buf), len(buf))))
+                got = handle.readinto(memoryview(buf)[used:need])
         except OSError:
             exact[i] = True
             continue
-        if len(data) > header and data.startswith(_HEADER_LINE) and data.endswith(b"\n") and data.isascii():
-            parts.append(memoryview(data)[header:])
-        else:
+        if got != size - header or buf[used + got - 1] != 10:  # changed while read, or no final newline
             exact[i] = True
+            continue
+        used += got
+        ends.append(used)
     candidates = np.flatnonzero(~exact)
     m = len(candidates)
-    file_end = np.cumsum(np.fromiter((len(p) for p in parts), dtype=np.int64, count=m))
-    buf = bytearray().join(parts)
-    del parts
+    file_end = np.array(ends, dtype=np.int64)
+    del buf[used:]
     arr = np.frombuffer(buf, dtype=np.uint8)
     bad = np.zeros(m, dtype=bool)
 
-    control = np.flatnonzero(arr < 32)
-    is_newline = arr[control] == 10
-    line_end = control[is_newline]
+    # bytes outside 32..126 (control characters, DEL and non-ASCII) other than newlines
+    unusual = np.flatnonzero((arr - np.uint8(32)) > 94)
+    is_newline = arr[unusual] == 10
+    line_end = unusual[is_newline]
     if not is_newline.all():
-        bad[np.searchsorted(file_end, control[~is_newline], side="right")] = True
+        bad[np.searchsorted(file_end, unusual[~is_newline], side="right")] = True
     line_start = np.zeros(len(line_end), dtype=np.int64)
     line_start[1:] = line_end[:-1] + 1
     table_of_line = np.searchsorted(file_end, line_start, side="right")
@@ -400,7 +413,8 @@ def read_bulk(paths: Sequence[str | Path], *, canonical: bool = False) -> BulkTa
     compact = arr[keep_byte]
     del keep_byte
 
-    read = pcsv.ReadOptions(column_names=list(CURVE_FIELDS), use_threads=False, block_size=1 << 30)
+    # one block for the whole chunk (its text, a few MB): Arrow's threads are the pool's job
+    read = pcsv.ReadOptions(column_names=list(CURVE_FIELDS), use_threads=False, block_size=max(len(compact), 1 << 16))
     parse_options = pcsv.ParseOptions(delimiter=" ", quote_char=False, escape_char=False,
                                       newlines_in_values=False, ignore_empty_lines=False)
     convert = pcsv.ConvertOptions(column_types={name: pa.float64() for name in CURVE_FIELDS}, null_values=[],
@@ -425,7 +439,7 @@ def read_bulk(paths: Sequence[str | Path], *, canonical: bool = False) -> BulkTa
     pieces = parse(0, m) if m else []
     good = np.flatnonzero(~bad)
     columns = {
-        name: np.concatenate([p[name].to_numpy() for p in pieces]) if pieces else np.zeros(0)
+        name: np.concatenate([numpy_of(p[name]) for p in pieces]) if pieces else np.zeros(0)
         for name in CURVE_FIELDS
     }
     if len(columns["epochs"]) != rows[good].sum():  # pragma: no cover - every line is one row
@@ -492,6 +506,55 @@ def read_bulk(paths: Sequence[str | Path], *, canonical: bool = False) -> BulkTa
         meta=meta,
         canonical=is_canonical,
     )
+
+
+# Conversions between numpy and Arrow through their buffers. pyarrow's own (to_numpy,
+# pa.array, a compute function given a Python scalar) import pandas, half a second of CPU and
+# tens of MB in every worker process that parses tables and never needs pandas.
+
+
+def numpy_of(array) -> "np.ndarray":
+    """A numpy copy of an Arrow array (or chunked array) of int32, int64, float64 or bool
+    without nulls."""
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(array, pa.ChunkedArray):
+        parts = [numpy_of(chunk) for chunk in array.chunks]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=_NUMPY_TYPES[str(array.type)])
+    if array.null_count:
+        raise ValueError("numpy_of: an array with nulls")
+    data = array.buffers()[1]
+    if array.type == pa.bool_():
+        if data is None:
+            return np.zeros(0, dtype=bool)
+        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
+        return bits[array.offset : array.offset + len(array)].astype(bool)
+    dtype = _NUMPY_TYPES[str(array.type)]
+    if data is None:
+        return np.zeros(0, dtype=dtype)
+    return np.frombuffer(data, dtype=dtype)[array.offset : array.offset + len(array)].copy()
+
+
+_NUMPY_TYPES = {"int32": "int32", "int64": "int64", "double": "float64"}
+
+
+def arrow_bools(mask: "np.ndarray"):
+    """A numpy bool array as an Arrow boolean array."""
+    import numpy as np
+    import pyarrow as pa
+
+    mask = np.asarray(mask, dtype=bool)
+    return pa.Array.from_buffers(pa.bool_(), len(mask), [None, pa.py_buffer(np.packbits(mask, bitorder="little"))])
+
+
+def arrow_ints(values: "np.ndarray"):
+    """A numpy integer array as an Arrow int64 array."""
+    import numpy as np
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
 
 
 def _words(array: "np.ndarray") -> "np.ndarray":
