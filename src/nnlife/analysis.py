@@ -10,11 +10,15 @@ same columns the Parquet file holds), from which it derives
 * :meth:`Lifespans.long`, one row per network per half epoch with the network's metadata on
   every row (the 28 table columns, typed).
 
-Tables are parsed by :mod:`nnlife.table` (the one reader) in a pool of processes over all cores,
-in chunks, streaming: each worker returns compact numpy arrays for its chunk, never Python
-objects per value, so memory grows with the numbers of the data set and nothing else. A
-malformed table is reported (file, line, field) and skipped, or with ``strict=True`` stops the
-load with its :class:`~nnlife.errors.TableFormatError`.
+Tables are parsed in chunks, streaming, in a pool of forked processes over all cores (or in
+this process for a small data set): each chunk is read at once by the bulk reader
+(:func:`nnlife.table.read_bulk` for the lines and curve numbers, :func:`_specs_bulk` for line 2:
+the spec's parsing, checks and shape arithmetic for all tables at once, in numpy), and every
+table it is not sure of goes through the exact reader, :func:`nnlife.table.read_table`, which
+reads it to the same values or names its problem. Each chunk becomes compact numpy arrays, never
+Python objects per value or per table, so memory grows with the numbers of the data set and
+nothing else. A malformed table is reported (file, line, field) and skipped, or with
+``strict=True`` stops the load with its :class:`~nnlife.errors.TableFormatError`.
 
 The Parquet layout (format version 1) is one row per network:
 

@@ -281,7 +281,6 @@ class BulkTables:
         """The same batch with only the ``ok`` tables where ``mask`` is true; the others move
         to ``exact``."""
         import numpy as np
-        import pyarrow as pa
 
         if mask.all():
             return self
