@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import nnlife
-from nnlife.analysis import FORMAT_VERSION, learned, load, pack, read_parquet_networks, unpack
+from nnlife.analysis import FORMAT_VERSION, learned, load, overview, pack, read_parquet_networks, unpack
 from nnlife.cli import main
 from nnlife.errors import InputError, TableFormatError
 from nnlife.sample import plan
@@ -436,3 +436,28 @@ def test_parquet_with_a_wrong_column_type_is_refused(tmp_path):
     pq.write_table(bad, tmp_path / "bad.parquet")
     with pytest.raises(InputError, match=r"column 'batch_size': expected type int64, got double"):
         read_parquet_networks(tmp_path / "bad.parquet")
+
+
+def test_overview_equals_pandas_on_every_kind_of_network(tmp_path):
+    """overview (numpy, no pandas needed for `nnlife load`) gives what pandas' NaN-skipping
+    median, mean and max give, also with NaN and inf."""
+    make_data_set(tmp_path, per_dataset=7)
+    spec = plan("CIFAR100", 1, 4)[0].spec()
+    nan, inf = math.nan, math.inf
+    for i, acc in enumerate(([1.0, nan], [2.0, inf], [nan, nan])):
+        write_table(tmp_path, spec.with_run(ID=f"x{i}", train_GPU=False, torch_set_deterministic=False),
+                    Curve.from_halves([1.0, 1.0], [1.0, 1.0], acc))
+    summary = load(tmp_path).summary
+    table = overview(summary)
+    for row in table.itertuples(index=False):
+        part = summary[summary["dataset"] == row.dataset]
+        assert row.networks == len(part) and row.learned == part["learned"].sum()
+        assert row.diverged == part["diverged"].sum()
+        for got, want in ((row.valAcc_final_median, part["valAcc_final"].median()),
+                          (row.valAcc_final_mean, part["valAcc_final"].mean()),
+                          (row.valAcc_max, part["valAcc_max"].max()),
+                          (row.params_median, part["params"].median())):
+            assert got == want or (math.isnan(got) and math.isnan(want))
+        assert (row.n_rows_min, row.n_rows_max) == (part["n_rows"].min(), part["n_rows"].max())
+    assert table["dataset"].tolist() == ["FashionMNIST", "CIFAR100", "SVHN"]
+    assert math.isinf(table.set_index("dataset").loc["CIFAR100", "valAcc_final_mean"])

@@ -218,3 +218,31 @@ def test_reader_takes_regular_files_only(tmp_path):
         read_table(tmp_path)
     with pytest.raises(InputError, match="is a FIFO"):
         find_tables([fifo])
+
+
+def test_find_tables_walks_as_sorted_rglob_does(tmp_path):
+    """find_tables (os.scandir) finds what sorted(Path.rglob("*.txt")) finds, less hidden parts
+    and non-files, in the same order (part by part, so "a/..." comes before "a-b/...")."""
+    from pathlib import Path
+
+    for d in ["a", "a-b", "a/b", ".h", "a/.h2", "z.txt", "B", "b"]:
+        (tmp_path / d).mkdir(parents=True, exist_ok=True)
+    for f in ["a/1.txt", "a-b/2.txt", "a/b/3.txt", ".h/4.txt", "a/.h2/5.txt", "a/.6.txt", "z.txt/7.txt",
+              "B/8.txt", "b/9.txt", "10.TXT", "11.txt", "a/12.txt.bak", "b/10.txt", "b/1.txt"]:
+        (tmp_path / f).write_text("x")
+    os.symlink(tmp_path / "a", tmp_path / "link")  # a linked directory is not entered
+    os.symlink(tmp_path / "a/1.txt", tmp_path / "b/l.txt")  # a linked file is a table
+    os.symlink(tmp_path / "missing", tmp_path / "b/broken.txt")
+    os.mkfifo(tmp_path / "b/fifo.txt")
+    want = [
+        f for f in sorted(Path(tmp_path).rglob("*.txt"))
+        if f.is_file() and not any(part.startswith(".") for part in f.relative_to(tmp_path).parts)
+    ]
+    assert find_tables([tmp_path]) == want
+    assert [str(f.relative_to(tmp_path)) for f in want] == [
+        "11.txt", "B/8.txt", "a/1.txt", "a/b/3.txt", "a-b/2.txt", "b/1.txt", "b/10.txt", "b/9.txt", "b/l.txt",
+        "z.txt/7.txt",
+    ]
+    from nnlife.table import hidden_tables
+
+    assert sorted(str(f.relative_to(tmp_path)) for f in hidden_tables([tmp_path])) == [".h/4.txt", "a/.6.txt", "a/.h2/5.txt"]

@@ -10,11 +10,15 @@ same columns the Parquet file holds), from which it derives
 * :meth:`Lifespans.long`, one row per network per half epoch with the network's metadata on
   every row (the 28 table columns, typed).
 
-Tables are parsed by :mod:`nnlife.table` (the one reader) in a pool of processes over all cores,
-in chunks, streaming: each worker returns compact numpy arrays for its chunk, never Python
-objects per value, so memory grows with the numbers of the data set and nothing else. A
-malformed table is reported (file, line, field) and skipped, or with ``strict=True`` stops the
-load with its :class:`~nnlife.errors.TableFormatError`.
+Tables are parsed in chunks, streaming, in a pool of forked processes over all cores (or in
+this process for a small data set): each chunk is read at once by the bulk reader
+(:func:`nnlife.table.read_bulk` for the lines and curve numbers, :func:`_specs_bulk` for line 2:
+the spec's parsing, checks and shape arithmetic for all tables at once, in numpy), and every
+table it is not sure of goes through the exact reader, :func:`nnlife.table.read_table`, which
+reads it to the same values or names its problem. Each chunk becomes compact numpy arrays, never
+Python objects per value or per table, so memory grows with the numbers of the data set and
+nothing else. A malformed table is reported (file, line, field) and skipped, or with
+``strict=True`` stops the load with its :class:`~nnlife.errors.TableFormatError`.
 
 The Parquet layout (format version 1) is one row per network:
 
@@ -43,6 +47,7 @@ import math
 import multiprocessing
 import os
 import sys
+import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -54,7 +59,7 @@ import numpy as np
 
 from .errors import InputError, TableFormatError, _short
 from .shapes import analyse
-from .spec import BOOL_FIELDS, DATASETS, FLOAT_FIELDS, LIST_FIELDS, NetworkSpec
+from .spec import BLOCK_CODES, BOOL_FIELDS, DATASETS, DROPOUT, FLOAT_FIELDS, LIST_FIELDS, POOL, RELU, NetworkSpec
 from .table import (
     CURVE_FIELDS,
     HEADER_FIELDS,
@@ -63,8 +68,13 @@ from .table import (
     Table,
     atomic_write_text,
     find_tables,
+    BulkTables,
+    arrow_bools,
+    arrow_ints,
     format_table,
+    numpy_of,
     parse_table,
+    read_bulk,
     read_table,
     table_path,
 )
@@ -177,7 +187,14 @@ class Lifespans:
     @cached_property
     def summary(self) -> "pd.DataFrame":
         """One row per network; see :func:`summarise`."""
-        return summarise(self.networks)
+        import pandas as pd
+
+        return pd.DataFrame(self.summary_columns)
+
+    @cached_property
+    def summary_columns(self) -> dict[str, np.ndarray]:
+        """The columns of :attr:`summary` as numpy arrays (what needs no pandas uses these)."""
+        return summary_columns(self.networks)
 
     def long(self) -> "pd.DataFrame":
         """One row per network per half epoch; see :func:`long_frame`."""
@@ -294,8 +311,9 @@ def _load_tables(
     if use_pool < 1:
         raise InputError(f"workers {workers!r}: expected a positive integer")
     if chunk_size is None:
-        # Several chunks per worker balance the load; a few hundred tables keep each reply small.
-        chunk_size = max(8, min(512, math.ceil(n / (use_pool * 8)))) if n else 1
+        # A few chunks per worker balance the load; the bulk reader's cost per chunk is fixed
+        # (tens of Arrow calls), and 500 tables (3.5 MB of text) keep a worker's memory small.
+        chunk_size = max(8, min(500, math.ceil(n / (use_pool * 4)))) if n else 1
     if chunk_size < 1:
         raise InputError(f"chunk_size {chunk_size!r}: expected a positive integer")
     chunks = [paths[i : i + chunk_size] for i in range(0, n, chunk_size)]
@@ -362,9 +380,35 @@ def _read_chunk(paths: Sequence[str], keep_text: bool) -> dict:
     """Parse the tables of one chunk into compact arrays (this runs in a worker process).
 
     Returns numpy arrays, one per column, with the lists and curves flattened plus their
-    lengths (``lengths``, ``other["curve_lengths"]``); ``raw`` holds (row, text) for the tables whose text nnlife's writer would not reproduce
-    (only looked for when ``keep_text``, i.e. when packing).
+    lengths (``lengths``, ``other["curve_lengths"]``); ``raw`` holds (row, text) for the tables
+    whose text nnlife's writer would not reproduce (only looked for when ``keep_text``, i.e.
+    when packing).
+
+    The bulk reader (:func:`nnlife.table.read_bulk` and :func:`_specs_bulk`) reads the chunk at
+    once; the tables it leaves (malformed or unusual ones, and when packing those whose text is
+    not the writer's) go through the exact reader one by one, which names a malformed table's
+    file, line and field. The two sets of rows are merged back into path order.
     """
+    bulk = read_bulk(paths, canonical=keep_text)
+    fast, ok = _specs_bulk(bulk, [paths[i] for i in bulk.ok.tolist()], keep_text)
+    if not ok.all():
+        bulk = bulk.keep(ok)
+        fast = _take_rows(fast, np.flatnonzero(ok))
+    if len(bulk.exact) == 0:
+        fast["count"] = len(paths)
+        return fast
+    exact, exact_rows = _read_exact([paths[i] for i in bulk.exact.tolist()], keep_text)
+    positions = np.concatenate([bulk.ok, bulk.exact[exact_rows]])
+    merged = _take_rows(_concat_results([fast, exact]), np.argsort(positions, kind="stable"))
+    merged["skipped"] = exact["skipped"]
+    merged["count"] = len(paths)
+    return merged
+
+
+def _read_exact(paths: Sequence[str], keep_text: bool) -> tuple[dict, np.ndarray]:
+    """Parse tables one by one with the exact reader; also returns the positions (in
+    ``paths``) of the tables that gave a row."""
+    parsed: list[int] = []
     strings: dict[str, list[str]] = {name: [] for name in STRING_FIELDS + ("path",)}
     ints: dict[str, list[int]] = {name: [] for name in INT_FIELDS + DERIVED_INT_FIELDS}
     bools: dict[str, list[bool]] = {name: [] for name in BOOL_FIELDS}
@@ -377,7 +421,7 @@ def _read_chunk(paths: Sequence[str], keep_text: bool) -> dict:
     raw: list[tuple[int, str]] = []
     skipped: list[Skipped] = []
 
-    for path in paths:
+    for position, path in enumerate(paths):
         try:
             table = read_table(path)
             spec, curve = table.spec, table.curve
@@ -409,6 +453,7 @@ def _read_chunk(paths: Sequence[str], keep_text: bool) -> dict:
             continue
 
         row = len(curve_lengths)
+        parsed.append(position)
         if text is not None:
             raw.append((row, text))
         for name in STRING_FIELDS:
@@ -451,7 +496,253 @@ def _read_chunk(paths: Sequence[str], keep_text: bool) -> dict:
         "rows": len(curve_lengths),  # tables parsed (count minus skipped)
         "raw": raw,
         "skipped": skipped,
+    }, np.array(parsed, dtype=np.int64)
+
+
+# The bulk reader's grammar for line 2, stricter than the exact reader's (never looser): what
+# it refuses goes to the exact reader. Integers are written without leading zeros, list entries
+# have at most 9 digits (so the shape arithmetic below stays far inside int64), numbers are
+# written as Python writes them (``0``, ``0.5``, ``1e-05``), never negative.
+_BULK_INT = r"(0|[1-9][0-9]{0,17})"
+_BULK_ENTRY = r"(0|[1-9][0-9]{0,8})"
+_BULK_LIST = rf"^({_BULK_ENTRY}(-{_BULK_ENTRY})*)?$"
+_BULK_FLOAT = r"^[0-9]+\.[0-9]+(e[-+][0-9]+)?$|^[0-9]+e[-+][0-9]+$"
+_BULK_LIMIT = 2.0**62  # derived integers beyond this are left to the exact (Python int) arithmetic
+
+
+def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[dict, np.ndarray]:
+    """The spec columns of the bulk reader's tables, checked and analysed for all tables at
+    once: :meth:`NetworkSpec.from_row`'s parsing and checks and :func:`nnlife.shapes.analyse`'s
+    arithmetic, in numpy. Returns the chunk result (as :func:`_read_chunk`) and a mask of the
+    tables it vouches for; the others must go through the exact reader (which gives the same
+    values or names the problem). Written out in numpy because per-table Python objects cost
+    hundreds of microseconds a table; the exact reader stays the reference, and tests compare
+    the two on every kind of table."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    meta = bulk.meta
+    n = len(bulk.ok)
+    ok = np.ones(n, dtype=bool)
+
+    # (numpy_of, arrow_bools and arrow_ints rather than pyarrow's conversions: those import
+    # pandas, which a worker never needs)
+    def matches(name: str, pattern: str) -> np.ndarray:
+        return numpy_of(pc.match_substring_regex(meta[name], pattern))
+
+    def numbers(name: str, good: np.ndarray, kind) -> np.ndarray:
+        """The texts that are ``good`` as numbers of type ``kind`` (0 elsewhere)."""
+        where = np.flatnonzero(good)
+        out = np.zeros(n, dtype=np.int64 if kind == pa.int64() else np.float64)
+        if len(where):
+            out[where] = numpy_of(pc.cast(meta[name].take(arrow_ints(where)), kind))
+        return out
+
+    ids = meta["ID"]
+    ok &= (numpy_of(pc.binary_length(ids)) > 0) & ~numpy_of(pc.match_substring(ids, "/"))
+    ints = {}
+    for name in INT_FIELDS:
+        good = matches(name, rf"^{_BULK_INT}$")
+        ok &= good
+        ints[name] = numbers(name, good, pa.int64())
+    ok &= (ints["random_seed"] < 2**32) & (ints["batch_size"] >= 1)
+    bools = {}
+    for name in BOOL_FIELDS:
+        true = matches(name, "^True$")
+        ok &= true | matches(name, "^False$")
+        bools[name] = true
+    ok &= matches("loss_fn", "^CrossEntropyLoss$") & matches("optimizer", "^SGD$")
+    names = list(DATASETS)
+    which = np.full(n, -1, dtype=np.int64)
+    for k, name in enumerate(names):
+        which[matches("dataset", f"^{name}$")] = k
+    ok &= which >= 0
+    which = np.maximum(which, 0)
+    channels, classes, side = (np.array([getattr(DATASETS[d], a) for d in names], dtype=np.int64)[which]
+                               for a in ("channels", "classes", "side"))
+
+    floats = {}
+    int_mask = np.zeros(n, dtype=np.uint8)
+    non_canonical = np.zeros(n, dtype=bool)
+    for bit, name in enumerate(FLOAT_FIELDS):
+        is_int = matches(name, rf"^{_BULK_INT}$")
+        is_float = matches(name, _BULK_FLOAT) & (numpy_of(pc.binary_length(meta[name])) <= 25)
+        ok &= is_int | is_float
+        values = numbers(name, is_int | is_float, pa.float64())
+        floats[name] = values
+        int_mask |= is_int.astype(np.uint8) << bit
+        ok &= np.isfinite(values)
+        if keep_text:  # the writer writes repr of a float: the text must be exactly that
+            where = np.flatnonzero(is_float & ok)
+            written = meta[name].take(arrow_ints(where)).to_pylist()
+            ours = list(map(repr, values[where].tolist()))
+            non_canonical[where[[a != b for a, b in zip(written, ours)]]] = True
+    ok &= floats["learning_rate"] > 0
+    for name in ("dropout_rate", "FC_dropout_rate"):
+        ok &= floats[name] < 1  # >= 0 by the grammar
+    ok &= ~non_canonical
+
+    lists = {}
+    for name in LIST_FIELDS:
+        good = matches(name, _BULK_LIST)
+        ok &= good
+        text = meta[name].filter(arrow_bools(good))  # the list texts of good tables only
+        split = pc.split_pattern(text, "-")
+        parts = numpy_of(pc.list_value_length(split)).astype(np.int64)
+        empty = numpy_of(pc.binary_length(text)) == 0  # "" splits into [""]: no entries
+        tokens = pc.list_flatten(split).filter(arrow_bools(np.repeat(~empty, parts)))
+        counts = np.zeros(n, dtype=np.int64)
+        counts[good] = np.where(empty, 0, parts)
+        lists[name] = (numpy_of(pc.cast(tokens, pa.int64())), counts)
+
+    def padded(*names: str) -> list[np.ndarray]:
+        """Lists as rows of one 2-D array each, zero-padded to the longest of them."""
+        width = max(1, *(int(lists[name][1].max(initial=0)) for name in names))
+        out = []
+        for name in names:
+            values, counts = lists[name]
+            array = np.zeros((n, width), dtype=np.int64)
+            array[np.repeat(np.arange(n), counts), np.arange(len(values)) - np.repeat(_offsets(counts)[:-1], counts)] = values
+            out.append(array)
+        return out
+
+    def any_per_table(name: str, bad_value: np.ndarray) -> np.ndarray:
+        counts = lists[name][1]
+        return np.bincount(np.repeat(np.arange(n), counts)[bad_value], minlength=n) > 0
+
+    n_conv = lists["layer_types"][1]
+    codes = lists["layer_types"][0]
+    ok &= n_conv >= 1
+    ok &= ~any_per_table("layer_types", ~np.isin(codes, np.array(BLOCK_CODES)))
+    for name in ("convKernels", "convStrides", "convPaddings", "convFilters"):
+        ok &= lists[name][1] == n_conv
+    n_pool = np.bincount(np.repeat(np.arange(n), n_conv), weights=(codes & POOL) > 0, minlength=n).astype(np.int64)
+    for name in ("poolKernels", "poolStrides", "poolPaddings"):
+        ok &= lists[name][1] == n_pool
+    n_fc = lists["FCFilters"][1]
+    ok &= n_fc >= 1
+    ok &= lists["FC_dropout_layers"][1] == n_fc - 1
+    ok &= ~any_per_table("FC_dropout_layers", lists["FC_dropout_layers"][0] > 1)
+    for name in ("FCFilters", "convFilters", "convStrides", "poolStrides"):
+        ok &= ~any_per_table(name, lists[name][0] < 1)
+    fc, flags = padded("FCFilters", "FC_dropout_layers")
+    ok &= fc[np.arange(n), np.maximum(n_fc - 1, 0)] == classes
+
+    # The spatial walk of _check and the arithmetic of analyse, layer by layer for all tables;
+    # every sum also in float64, so a network whose numbers leave int64 goes to the exact path.
+    lt, ck, cs, cp, cf = padded("layer_types", "convKernels", "convStrides", "convPaddings", "convFilters")
+    pk_, ps_, pp_ = padded("poolKernels", "poolStrides", "poolPaddings")
+    d, c = side.copy(), channels.copy()
+    params, flops, act = (np.zeros(n, dtype=np.int64) for _ in range(3))
+    fparams, fflops, fact = (np.zeros(n) for _ in range(3))
+    pool_i = np.zeros(n, dtype=np.int64)
+    rows = np.arange(n)
+    for i in range(lt.shape[1]):
+        on = ok & (i < n_conv)
+        k, stride, p, f, code = ck[:, i], np.maximum(cs[:, i], 1), cp[:, i], cf[:, i], lt[:, i]
+        ok &= ~(on & ((k < 1) | (k > d + 2 * p)))
+        on &= ok
+        d = np.where(on, (d + 2 * p - k) // stride + 1, d)
+        size = f * d * d
+        fsize = f.astype(float) * d * d
+        params += on * (f * c * k * k + f)
+        fparams += on * (f.astype(float) * c * k * k + f)
+        flops += on * size * (2 * c * k * k + 1)
+        fflops += on * fsize * (2.0 * c * k * k + 1)
+        act += on * size
+        fact += on * fsize
+        c = np.where(on, f, c)
+        relu = on & ((code & RELU) > 0)
+        flops += relu * size
+        fflops += relu * fsize
+        layers = relu.astype(np.int64) + (on & ((code & DROPOUT) > 0))  # ReLU and dropout keep one output each
+        act += layers * size
+        fact += layers * fsize
+        pool = on & ((code & POOL) > 0)
+        j = np.minimum(pool_i, pk_.shape[1] - 1)
+        pk, ps, pp = pk_[rows, j], np.maximum(ps_[rows, j], 1), pp_[rows, j]
+        ok &= ~(pool & ((pk < 1) | (pk > d + 2 * pp) | (pp > pk // 2)))
+        pool &= ok
+        d = np.where(pool, (d + 2 * pp - pk) // ps + 1, d)
+        size = c * d * d
+        fsize = c.astype(float) * d * d
+        flops += pool * size * (pk * pk - 1)
+        fflops += pool * fsize * (pk.astype(float) * pk - 1)
+        act += pool * size
+        fact += pool * fsize
+        pool_i += pool
+    features = c * d * d
+    ffeatures = c.astype(float) * d * d
+    width, fwidth = features.copy(), ffeatures.copy()
+    for j in range(fc.shape[1]):
+        on = ok & (j < n_fc)
+        w = fc[:, j]
+        params += on * (w * width + w)
+        fparams += on * (w.astype(float) * fwidth + w)
+        flops += on * w * (2 * width + 1)
+        fflops += on * w * (2.0 * fwidth + 1)
+        dropout = on & (j < n_fc - 1) & (flags[:, min(j, flags.shape[1] - 1)] > 0)
+        layers = on.astype(np.int64) + dropout
+        act += layers * w
+        fact += layers * w.astype(float)
+        width = np.where(on, w, width)
+        fwidth = np.where(on, w.astype(float), fwidth)
+    ok &= (fparams < _BULK_LIMIT) & (fflops < _BULK_LIMIT) & (4 * fact < _BULK_LIMIT) & (ffeatures < _BULK_LIMIT)
+    if keep_text and bulk.canonical is not None:
+        ok &= bulk.canonical
+
+    def strings(name: str) -> np.ndarray:
+        return np.array(meta[name].to_pylist(), dtype=str)
+
+    ints.update(params=params, flops=flops, activation_bytes=4 * act, flatten_features=features)
+    result = {
+        "strings": {**{name: strings(name) for name in STRING_FIELDS}, "path": np.array(paths, dtype=str)},
+        "ints": ints,
+        "bools": bools,
+        "floats": floats,
+        "lists": {name: lists[name][0] for name in LIST_FIELDS},
+        "lengths": {name: lists[name][1] for name in LIST_FIELDS},
+        "curves": dict(bulk.curves),
+        "other": {"int_mask": int_mask, "curve_lengths": bulk.rows.astype(np.int64)},
+        "rows": n,
+        "raw": [],
+        "skipped": [],
     }
+    return result, ok
+
+
+def _ragged_lengths(result: dict, group: str, name: str) -> np.ndarray:
+    return result["other"]["curve_lengths"] if group == "curves" else result["lengths"][name]
+
+
+def _take_rows(result: dict, order: np.ndarray) -> dict:
+    """The rows ``order`` of a chunk result, in that order (``raw`` follows its rows)."""
+    out: dict = {"count": result.get("count", 0), "rows": len(order), "skipped": result["skipped"]}
+    for group in ("strings", "ints", "bools", "floats", "lengths", "other"):
+        out[group] = {name: values[order] for name, values in result[group].items()}
+    for group in ("lists", "curves"):
+        out[group] = {}
+        for name, values in result[group].items():
+            lengths = _ragged_lengths(result, group, name)
+            starts = _offsets(lengths)[:-1][order]
+            out[group][name] = values[_ranges(starts, lengths[order])]
+    new_row = np.full(result["rows"], -1, dtype=np.int64)
+    new_row[order] = np.arange(len(order))
+    out["raw"] = sorted((int(new_row[row]), text) for row, text in result["raw"] if new_row[row] >= 0)
+    return out
+
+
+def _concat_results(results: list[dict]) -> dict:
+    """Chunk results one after the other, as one result."""
+    out: dict = {"count": sum(r.get("count", 0) for r in results), "rows": sum(r["rows"] for r in results)}
+    for group in ("strings", "ints", "bools", "floats", "lengths", "other", "lists", "curves"):
+        out[group] = {name: np.concatenate([r[group][name] for r in results]) for name in results[0][group]}
+    out["raw"], out["skipped"], base = [], [], 0
+    for r in results:
+        out["raw"].extend((base + row, text) for row, text in r["raw"])
+        out["skipped"].extend(r["skipped"])
+        base += r["rows"]
+    return out
 
 
 def _check_int64(path: object, spec: NetworkSpec, derived: dict[str, int]) -> None:
@@ -469,6 +760,12 @@ def _check_int64(path: object, spec: NetworkSpec, derived: dict[str, int]) -> No
 def _canonical_text(spec: NetworkSpec, values: dict[str, list[float]]) -> str:
     """The text nnlife writes for the typed values a Parquet row keeps."""
     return format_table(spec, Curve.from_halves(values["trainLoss"], values["valLoss"], values["valAcc"]))
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The indices of the ranges ``starts[i] : starts[i] + lengths[i]``, concatenated."""
+    offsets = _offsets(lengths)
+    return np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
 
 
 def _offsets(lengths: np.ndarray) -> np.ndarray:
@@ -804,6 +1101,11 @@ def summarise(networks: "pa.Table") -> "pd.DataFrame":
     """
     import pandas as pd
 
+    return pd.DataFrame(summary_columns(networks))
+
+
+def summary_columns(networks: "pa.Table") -> dict[str, np.ndarray]:
+    """The columns of :func:`summarise` as numpy arrays, in order (no pandas needed)."""
     n = networks.num_rows
     col: dict[str, object] = {}
     col["ID"] = networks["ID"].to_numpy()
@@ -825,9 +1127,9 @@ def summarise(networks: "pa.Table") -> "pd.DataFrame":
     col["n_fc"] = lists["FCFilters"][1]
     for name in DERIVED_INT_FIELDS:
         col[name] = networks[name].to_numpy()
-    col["n_pool"] = per_network((codes & 2) > 0, segment)
-    col["n_relu"] = per_network((codes & 1) > 0, segment)
-    col["n_conv_dropout"] = per_network((codes & 4) > 0, segment)
+    col["n_pool"] = per_network((codes & POOL) > 0, segment)
+    col["n_relu"] = per_network((codes & RELU) > 0, segment)
+    col["n_conv_dropout"] = per_network((codes & DROPOUT) > 0, segment)
     flags, n_flags = lists["FC_dropout_layers"]
     col["n_fc_dropout"] = per_network(flags, np.repeat(np.arange(n), n_flags))
     filters, n_filters = lists["convFilters"]
@@ -860,7 +1162,7 @@ def summarise(networks: "pa.Table") -> "pd.DataFrame":
     diverged_epoch = first_epoch(nonfinite, _offsets(lengths))
     col["diverged"] = ~np.isnan(diverged_epoch)
     col["diverged_epoch"] = diverged_epoch
-    return pd.DataFrame(col)
+    return col
 
 
 def long_frame(networks: "pa.Table") -> "pd.DataFrame":
@@ -894,33 +1196,47 @@ def long_frame(networks: "pa.Table") -> "pd.DataFrame":
 def overview(summary: "pd.DataFrame") -> "pd.DataFrame":
     """One row per data set of a summary (those present, in the order of
     :data:`nnlife.spec.DATASETS`): networks, learned / never learned / diverged counts and percentages, final
-    and best validation accuracy, parameters and half epochs recorded."""
+    and best validation accuracy, parameters and half epochs recorded (see :func:`overview_rows`)."""
     import pandas as pd
 
+    return pd.DataFrame(overview_rows(summary), columns=list(_OVERVIEW_COLUMNS))
+
+
+def overview_rows(summary) -> list[dict]:
+    """The rows of :func:`overview` as dicts, from a summary DataFrame or its columns
+    (:attr:`Lifespans.summary_columns`). Medians, means and maxima leave NaN out."""
+    dataset = np.asarray(summary["dataset"])
     rows = []
     for name in DATASETS:
-        part = summary[summary["dataset"] == name]
-        if part.empty:
+        part = dataset == name
+        count = int(part.sum())
+        if not count:
             continue
-        count = len(part)
-        learned = int(part["learned"].sum())
-        rows.append(
-            {
-                "dataset": name,
-                "networks": count,
-                "learned": learned,
-                "never_learned": count - learned,
-                "never_learned_pct": 100.0 * (count - learned) / count,
-                "diverged": int(part["diverged"].sum()),
-                "valAcc_final_median": float(part["valAcc_final"].median()),
-                "valAcc_final_mean": float(part["valAcc_final"].mean()),
-                "valAcc_max": float(part["valAcc_max"].max()),
-                "params_median": float(part["params"].median()),
-                "n_rows_min": int(part["n_rows"].min()),
-                "n_rows_max": int(part["n_rows"].max()),
-            }
-        )
-    return pd.DataFrame(rows, columns=list(_OVERVIEW_COLUMNS))
+
+        def values(column: str) -> np.ndarray:
+            return np.asarray(summary[column])[part]
+
+        learned = int(values("learned").sum())
+        final = values("valAcc_final").astype(np.float64)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a data set whose every value is NaN
+            rows.append(
+                {
+                    "dataset": name,
+                    "networks": count,
+                    "learned": learned,
+                    "never_learned": count - learned,
+                    "never_learned_pct": 100.0 * (count - learned) / count,
+                    "diverged": int(values("diverged").sum()),
+                    "valAcc_final_median": float(np.nanmedian(final)),
+                    "valAcc_final_mean": float(np.nanmean(final)),
+                    "valAcc_max": float(np.nanmax(values("valAcc_max"))),
+                    "params_median": float(np.median(values("params"))),
+                    "n_rows_min": int(values("n_rows").min()),
+                    "n_rows_max": int(values("n_rows").max()),
+                }
+            )
+    return rows
 
 
 _OVERVIEW_COLUMNS = (

@@ -20,11 +20,16 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 from .errors import InputError, TableFormatError
 from .outputs import TEMP_PREFIX, atomic_write_text, check_writable  # noqa: F401 (re-exported)
 from .spec import NetworkSpec, format_value, parse_number
+
+# numpy and pyarrow only for the bulk reader: reading one table (e.g. `nnlife describe`) should
+# not pay for importing them.
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
 CURVE_FIELDS = ("epochs", "trainLoss", "valLoss", "valAcc")
 HEADER_FIELDS = CURVE_FIELDS + NetworkSpec.field_names()
@@ -223,7 +228,7 @@ def find_tables(paths: Iterable[str | Path]) -> list[Path]:
     for p in paths:
         p = Path(p)
         if _kind(p) == "directory":
-            found.extend(f for f, hidden in _txt_files(p) if not hidden)
+            found.extend(p.joinpath(*parts) for parts in sorted(_walk_tables(str(p))[0]))
         else:
             found.append(p)
     return found
@@ -232,13 +237,27 @@ def find_tables(paths: Iterable[str | Path]) -> list[Path]:
 def hidden_tables(paths: Iterable[str | Path]) -> list[Path]:
     """The ``*.txt`` files that :func:`find_tables` skips under the given directories because
     a part of their path starts with ``.`` (nnlife's unfinished writes, editors' backups)."""
-    return [f for p in paths if Path(p).is_dir() for f, hidden in _txt_files(Path(p)) if hidden]
+    return [Path(p).joinpath(*parts) for p in paths if Path(p).is_dir() for parts in sorted(_walk_tables(str(p))[1])]
 
 
-def _txt_files(directory: Path) -> Iterator[tuple[Path, bool]]:
-    for f in sorted(directory.rglob("*.txt")):
-        if f.is_file():
-            yield f, any(part.startswith(".") for part in f.relative_to(directory).parts)
+def _walk_tables(root: str) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+    """The relative parts of every ``*.txt`` file under ``root`` that is a file (or a link to
+    one), as ``sorted(Path(root).rglob("*.txt"))`` would find them (linked directories are not
+    entered): those with no hidden part, and those with one (a name starting with ``.``). With
+    os.scandir, as pathlib's glob and a stat per file cost more than reading a small table does."""
+    found: list[tuple[str, ...]] = []
+    hidden: list[tuple[str, ...]] = []
+    stack: list[tuple[tuple[str, ...], str, bool]] = [((), root, False)]
+    while stack:
+        parts, directory, inside_hidden = stack.pop()
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                is_hidden = inside_hidden or entry.name.startswith(".")
+                if entry.is_dir() and not entry.is_symlink():
+                    stack.append((parts + (entry.name,), entry.path, is_hidden))
+                elif entry.name.endswith(".txt") and entry.is_file():
+                    (hidden if is_hidden else found).append(parts + (entry.name,))
+    return found, hidden
 
 
 def _kind(p: Path) -> str:
@@ -268,3 +287,341 @@ def read_tables(*paths: str | Path) -> Iterator[Table]:
 def is_finite_curve(curve: Curve) -> bool:
     """True when no value of the curve is nan or inf (the network did not diverge)."""
     return all(math.isfinite(v) for name in CURVE_FIELDS[1:] for v in getattr(curve, name))
+
+
+# --------------------------------------------------------------------------------------
+# Bulk reading (the fast path of nnlife.analysis.load)
+
+# A curve field longer than this is left to the exact reader: every float's repr fits in 24
+# characters, and a short integer text converts to the same float as Python's int-then-float.
+_BULK_FIELD_CHARS = 25
+_HEADER_LINE = (HEADER + "\n").encode("ascii")
+
+
+@dataclass
+class BulkTables:
+    """What :func:`read_bulk` made of a batch of table files.
+
+    ``exact`` holds the positions (in the paths given) of the tables the bulk reader does not
+    vouch for: they must go through :func:`read_table`, which accepts them with the same values
+    or names their problem. The other tables, ``ok`` (positions, in order), have their curves
+    flattened in ``curves`` (``rows[i]`` half epochs each) and their 24 line-2 fields as Arrow
+    string arrays in ``meta``. ``canonical`` (when asked for) says per ``ok`` table whether
+    every curve field is written as nnlife's writer writes it (``repr`` of the float).
+    """
+
+    ok: np.ndarray
+    exact: np.ndarray
+    rows: np.ndarray
+    curves: dict
+    meta: dict
+    canonical: np.ndarray | None = None
+
+    def keep(self, mask: np.ndarray) -> "BulkTables":
+        """The same batch with only the ``ok`` tables where ``mask`` is true; the others move
+        to ``exact``."""
+        import numpy as np
+
+        if mask.all():
+            return self
+        line_mask = np.repeat(mask, self.rows)
+        return BulkTables(
+            ok=self.ok[mask],
+            exact=np.sort(np.concatenate([self.exact, self.ok[~mask]])),
+            rows=self.rows[mask],
+            curves={name: values[line_mask] for name, values in self.curves.items()},
+            meta={name: values.filter(arrow_bools(mask)) for name, values in self.meta.items()},
+            canonical=None if self.canonical is None else self.canonical[mask],
+        )
+
+
+def read_bulk(paths: Sequence[str | Path], *, canonical: bool = False) -> BulkTables:
+    """Tokenise a batch of tables at once: all bytes in one buffer, lines found with numpy,
+    the curve numbers converted by Arrow's CSV reader (correctly rounded, as Python's ``float``
+    is). Hand-written around a CSV reader rather than one CSV read of the files because a table
+    is two shapes at once (a 28-field line 2, then rows of 4 fields and 24 empty ones) and every
+    rule of :func:`parse_table` must hold.
+
+    The bulk reader is stricter than :func:`parse_table`, never looser: anything it is not sure
+    of (an unreadable or non-ASCII file, a control character, a line that is not 28 fields, a
+    number such as ``-0`` or a 30-digit integer, epochs out of order) is left to the exact reader
+    (:attr:`BulkTables.exact`), which either accepts the table with the same values or names the
+    file, line and field of its problem. What it accepts, it reads to the same values.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    n = len(paths)
+    exact = np.zeros(n, dtype=bool)
+    header = len(_HEADER_LINE)
+    # Every table's text after its header, read straight into one growing buffer (no bytes
+    # object per file, no second copy for joining them).
+    buf = bytearray(1 << 20)
+    ends: list[int] = []
+    first = bytearray(header)
+    used = 0
+    for i, path in enumerate(paths):
+        try:
+            with open(path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size <= header or handle.readinto(first) != header or first != _HEADER_LINE:
+                    exact[i] = True
+                    continue
+                need = used + size - header + 1  # one byte more, to notice a file that grew
+                if need > len(buf):
+                    buf.extend(bytes(max(need - len(buf), len(buf))))
+                got = handle.readinto(memoryview(buf)[used:need])
+        except OSError:
+            exact[i] = True
+            continue
+        if got != size - header or buf[used + got - 1] != 10:  # changed while read, or no final newline
+            exact[i] = True
+            continue
+        used += got
+        ends.append(used)
+    candidates = np.flatnonzero(~exact)
+    m = len(candidates)
+    file_end = np.array(ends, dtype=np.int64)
+    del buf[used:]
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    bad = np.zeros(m, dtype=bool)
+
+    # bytes outside 32..126 (control characters, DEL and non-ASCII) other than newlines
+    unusual = np.flatnonzero((arr - np.uint8(32)) > 94)
+    is_newline = arr[unusual] == 10
+    line_end = unusual[is_newline]
+    if not is_newline.all():
+        bad[np.searchsorted(file_end, unusual[~is_newline], side="right")] = True
+    line_start = np.zeros(len(line_end), dtype=np.int64)
+    line_start[1:] = line_end[:-1] + 1
+    table_of_line = np.searchsorted(file_end, line_start, side="right")
+    rows = np.bincount(table_of_line, minlength=m).astype(np.int64)
+    first_line = np.zeros(m, dtype=np.int64)
+    np.cumsum(rows[:-1], out=first_line[1:])  # every file has a row: it is longer than its header
+    is_first = np.zeros(len(line_end), dtype=bool)
+    is_first[first_line] = True
+
+    # Line 2 of each table: its 28 fields, from its own spaces.
+    l2_start, l2_end = line_start[first_line], line_end[first_line]
+    l2_text = _gather(arr, l2_start, l2_end - l2_start)
+    l2_offsets = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(l2_end - l2_start, out=l2_offsets[1:])
+    space = np.flatnonzero(l2_text == 32)
+    first_space = np.searchsorted(space, l2_offsets[:-1])
+    bad |= np.searchsorted(space, l2_offsets[1:]) - first_space != N_FIELDS - 1
+    if len(space) < N_FIELDS - 1:  # not one good line 2 in the batch
+        space = np.zeros(N_FIELDS - 1, dtype=np.int64)
+        bad[:] = True
+    at = np.minimum(first_space, len(space) - (N_FIELDS - 1))  # in range where line 2 is good
+    field_start = [l2_offsets[:-1]] + [space[at + j] + 1 for j in range(N_FIELDS - 1)]
+    field_end = [space[at + j] for j in range(N_FIELDS - 1)] + [l2_offsets[1:]]
+    for j in range(len(CURVE_FIELDS)):
+        length = field_end[j] - field_start[j]
+        bad |= (length < 1) | (length > _BULK_FIELD_CHARS)
+
+    # Later rows: valAcc is followed by exactly 24 spaces (the empty fields) and the newline.
+    rest = np.flatnonzero(~is_first)
+    rest_end = line_end[rest]
+    empty = N_FIELDS - len(CURVE_FIELDS)
+    ok = rest_end - empty > line_start[rest]
+    # 24 bytes as three 8-byte words read at any offset: three comparisons instead of 24
+    words, blank = _words(arr), np.uint64(int.from_bytes(b" " * 8, "little"))
+    at_word = np.maximum(rest_end - empty, 0)
+    if len(words):
+        for k in range(0, empty, 8):
+            ok &= words[np.minimum(at_word + k, len(words) - 1)] == blank
+    else:  # a batch of a few bytes: no row ends in 24 spaces
+        ok[:] = False
+    bad[table_of_line[rest[~ok]]] = True
+    # Keep only "trainLoss valLoss valAcc epochs\n" of each row: drop the 24 spaces of later
+    # rows and line 2's metadata (copied out below), and every table already refused.
+    meta_text_start = l2_start + (field_end[len(CURVE_FIELDS) - 1] - l2_offsets[:-1])
+    keep_byte = np.ones(len(arr), dtype=bool)
+    keep_words = _words(keep_byte.view(np.uint8))
+    for k in range(0, empty, 8):
+        keep_words[rest_end[ok] - empty + k] = 0
+    keep_byte[_ranges(meta_text_start, l2_end - meta_text_start)] = False
+    table_start = np.zeros(m, dtype=np.int64)
+    table_start[1:] = file_end[:-1]
+    refused = np.flatnonzero(bad)
+    compacted_tables = np.flatnonzero(~bad)
+    keep_byte[_ranges(table_start[refused], file_end[refused] - table_start[refused])] = False
+    kept = np.where(bad, 0, file_end - table_start - empty * (rows - 1) - (l2_end - meta_text_start))
+    kept_end = np.cumsum(kept)
+    compact = arr[keep_byte]
+    del keep_byte
+
+    # one block for the whole chunk (its text, a few MB): Arrow's threads are the pool's job
+    read = pcsv.ReadOptions(column_names=list(CURVE_FIELDS), use_threads=False, block_size=max(len(compact), 1 << 16))
+    parse_options = pcsv.ParseOptions(delimiter=" ", quote_char=False, escape_char=False,
+                                      newlines_in_values=False, ignore_empty_lines=False)
+    convert = pcsv.ConvertOptions(column_types={name: pa.float64() for name in CURVE_FIELDS}, null_values=[],
+                                  strings_can_be_null=False, quoted_strings_can_be_null=False)
+
+    def parse(lo: int, hi: int) -> list:
+        """The numbers of tables lo..hi-1 (each of their lines is one row). A run Arrow refuses
+        is halved until the refused tables are alone (they go to the exact reader)."""
+        start = kept_end[lo - 1] if lo else 0
+        if kept_end[hi - 1] == start:
+            return []
+        try:
+            return [pcsv.read_csv(pa.py_buffer(compact[start:kept_end[hi - 1]]), read_options=read,
+                                  parse_options=parse_options, convert_options=convert)]
+        except pa.ArrowInvalid:
+            if hi - lo == 1:
+                bad[lo] = True
+                return []
+            half = (lo + hi) // 2
+            return parse(lo, half) + parse(half, hi)
+
+    pieces = parse(0, m) if m else []
+    good = np.flatnonzero(~bad)
+    columns = {
+        name: np.concatenate([numpy_of(p[name]) for p in pieces]) if pieces else np.zeros(0)
+        for name in CURVE_FIELDS
+    }
+    if len(columns["epochs"]) != rows[good].sum():  # pragma: no cover - every line is one row
+        raise AssertionError("bulk reader: rows and lines disagree")
+    # epochs must be 0.5, 1.0, ... in order; -0.0 goes to the exact reader, which reads an
+    # integer "-0" as +0.0
+    position = np.arange(len(columns["epochs"]), dtype=np.int64) - np.repeat(
+        np.cumsum(rows[good]) - rows[good], rows[good]
+    )
+    wrong = columns["epochs"] != 0.5 * (position + 1)
+    infinite = np.zeros(len(wrong), dtype=bool)
+    for name in CURVE_FIELDS[1:]:
+        wrong |= (columns[name] == 0) & np.signbit(columns[name])
+        infinite |= np.isinf(columns[name])
+    if infinite.any():
+        # An integer text of 310 digits overflows in the exact reader; Arrow makes it inf.
+        compacted = np.repeat(compacted_tables, rows[compacted_tables])  # the table of each line
+        newline = np.flatnonzero(compact == 10)
+        line_of_row = np.flatnonzero(~bad[compacted])
+        for row in np.flatnonzero(infinite).tolist():
+            line = line_of_row[row]
+            text = compact[newline[line - 1] + 1 if line else 0 : newline[line]].tobytes()
+            if max(map(len, text.split(b" "))) > _BULK_FIELD_CHARS:
+                wrong[row] = True
+    if wrong.any():
+        table_of_row = np.repeat(good, rows[good])
+        bad[table_of_row[wrong]] = True
+        keep = ~bad[table_of_row]
+        columns = {name: values[keep] for name, values in columns.items()}
+        good = np.flatnonzero(~bad)
+
+    is_canonical = None
+    if canonical:
+        # The writer writes repr of each float: compare all fields at once, then per table.
+        start = np.where(good > 0, kept_end[np.maximum(good - 1, 0)], 0)
+        written = compact[_ranges(start, kept[good])].tobytes().replace(b"\n", b" ")
+        values = np.stack([columns[name] for name in CURVE_FIELDS], axis=1).ravel().tolist()
+        texts = list(map(repr, values))
+        ours = (" ".join(texts) + " ").encode("ascii") if texts else b""
+        if ours == written:
+            is_canonical = np.ones(len(good), dtype=bool)
+        else:
+            theirs_len = np.diff(np.concatenate([[-1], np.flatnonzero(np.frombuffer(written, np.uint8) == 32)]))
+            ours_len = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1
+            field_table = np.repeat(np.arange(len(good)), rows[good] * len(CURVE_FIELDS))
+            differs = np.bincount(field_table[theirs_len != ours_len], minlength=len(good)) > 0
+            same = ~differs[field_table]
+            a = np.frombuffer(written, np.uint8)[np.repeat(same, theirs_len)]
+            b = np.frombuffer(ours, np.uint8)[np.repeat(same, ours_len)]
+            byte_table = np.repeat(field_table[same], theirs_len[same])
+            differs |= np.bincount(byte_table[a != b], minlength=len(good)) > 0
+            is_canonical = ~differs
+
+    meta = {}
+    for j, name in enumerate(HEADER_FIELDS[len(CURVE_FIELDS):], start=len(CURVE_FIELDS)):
+        start = field_start[j][good]
+        meta[name] = _strings(l2_text, start, field_end[j][good] - start)
+
+    return BulkTables(
+        ok=candidates[good],
+        exact=np.sort(np.concatenate([np.flatnonzero(exact), candidates[bad]])),
+        rows=rows[good],
+        curves={name: columns[name] for name in CURVE_FIELDS[1:]},
+        meta=meta,
+        canonical=is_canonical,
+    )
+
+
+# Conversions between numpy and Arrow through their buffers. pyarrow's own (to_numpy,
+# pa.array, a compute function given a Python scalar) import pandas, half a second of CPU and
+# tens of MB in every worker process that parses tables and never needs pandas.
+
+
+def numpy_of(array) -> "np.ndarray":
+    """A numpy copy of an Arrow array (or chunked array) of int32, int64, float64 or bool
+    without nulls."""
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(array, pa.ChunkedArray):
+        parts = [numpy_of(chunk) for chunk in array.chunks]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=_NUMPY_TYPES[str(array.type)])
+    if array.null_count:
+        raise ValueError("numpy_of: an array with nulls")
+    data = array.buffers()[1]
+    if array.type == pa.bool_():
+        if data is None:
+            return np.zeros(0, dtype=bool)
+        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
+        return bits[array.offset : array.offset + len(array)].astype(bool)
+    dtype = _NUMPY_TYPES[str(array.type)]
+    if data is None:
+        return np.zeros(0, dtype=dtype)
+    return np.frombuffer(data, dtype=dtype)[array.offset : array.offset + len(array)].copy()
+
+
+_NUMPY_TYPES = {"int32": "int32", "int64": "int64", "double": "float64"}
+
+
+def arrow_bools(mask: "np.ndarray"):
+    """A numpy bool array as an Arrow boolean array."""
+    import numpy as np
+    import pyarrow as pa
+
+    mask = np.asarray(mask, dtype=bool)
+    return pa.Array.from_buffers(pa.bool_(), len(mask), [None, pa.py_buffer(np.packbits(mask, bitorder="little"))])
+
+
+def arrow_ints(values: "np.ndarray"):
+    """A numpy integer array as an Arrow int64 array."""
+    import numpy as np
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+
+
+def _words(array: "np.ndarray") -> "np.ndarray":
+    """The 8-byte word starting at each byte of a byte array (overlapping, unaligned views;
+    writing a word writes its 8 bytes)."""
+    import numpy as np
+
+    return np.ndarray((max(len(array) - 7, 0),), dtype="<u8", buffer=array, strides=(1,))
+
+
+def _ranges(starts: "np.ndarray", lengths: "np.ndarray") -> "np.ndarray":
+    """The indices of the ranges ``starts[i] : starts[i] + lengths[i]``, concatenated."""
+    import numpy as np
+
+    offsets = np.zeros(len(starts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
+
+
+def _gather(arr: "np.ndarray", starts: "np.ndarray", lengths: "np.ndarray") -> "np.ndarray":
+    return arr[_ranges(starts, lengths)]
+
+
+def _strings(arr: "np.ndarray", starts: "np.ndarray", lengths: "np.ndarray"):
+    """Arrow strings of ``arr[starts[i]:starts[i] + lengths[i]]`` (ASCII, so valid UTF-8)."""
+    import numpy as np
+    import pyarrow as pa
+
+    offsets = np.zeros(len(starts) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.StringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(_gather(arr, starts, lengths)))

@@ -3,6 +3,11 @@
 Each group of commands lives in its own module with a ``register(subparsers)`` function that
 adds its subcommands; a subcommand's ``func(args)`` returns the exit status. A user's mistake
 (:class:`nnlife.errors.InputError`) becomes one line on stderr and exit status 2.
+
+Start-up time matters (`nnlife load` of one table should take a fraction of a second), so a
+command group's module imports only argparse-level things at its top and the library inside
+its handlers, and :func:`main` registers only the group of the command given (all groups for
+``--help``, no command or an unknown one).
 """
 
 from __future__ import annotations
@@ -22,6 +27,23 @@ COMMAND_MODULES = [
     "campaigns",
     "download",
 ]
+# The module that registers each command (tests check this against what each one registers).
+COMMANDS = {
+    "sample": "taxonomy",
+    "describe": "taxonomy",
+    "train": "training",
+    "load": "analysis",
+    "pack": "analysis",
+    "unpack": "analysis",
+    "report": "analysis",
+    "predict": "prediction",
+    "evaluate": "prediction",
+    "curves": "prediction",
+    "predictor": "prediction",
+    "campaign": "campaigns",
+    "status": "campaigns",
+    "download": "download",
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -31,20 +53,29 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or, given the arguments, of the command group they name
+    (the others are not imported)."""
     from .. import __version__
 
     parser = Parser(prog="nnlife", description="Learning-curve data sets of random neural networks.")
     parser.add_argument("--version", action="version", version=f"nnlife {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     subparsers.required = True
-    for name in COMMAND_MODULES:
+    modules = COMMAND_MODULES
+    if argv is not None:
+        command = next((a for a in argv if not a.startswith("-")), None)
+        if command in COMMANDS:
+            modules = [COMMANDS[command]]
+    for name in modules:
         importlib.import_module(f"{__name__}.{name}").register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = make_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -6,10 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..analysis import Lifespans, load, overview, pack, unpack
-from ..outputs import atomic_output, check_writable, check_writable_file
-from ..table import hidden_tables
+from typing import TYPE_CHECKING
+
 from . import argtypes
+
+# The library (numpy, pyarrow, pandas) is imported inside the handlers, not here: building the
+# parser must stay cheap for the start-up of every command.
+if TYPE_CHECKING:  # pragma: no cover
+    from ..analysis import Lifespans
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,7 +77,9 @@ def _inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=argtypes.positive, metavar="N", help="processes to parse tables with (default: all cores)")
 
 
-def _load(args: argparse.Namespace) -> Lifespans:
+def _load(args: argparse.Namespace) -> "Lifespans":
+    from ..analysis import load
+
     return load(args.paths, strict=args.strict, workers=args.workers, progress=_progress_bar())
 
 
@@ -96,7 +102,9 @@ def _progress_bar():
     return update
 
 
-def _print_loaded(data: Lifespans, verb: str = "loaded", paths: list[Path] | None = None) -> None:
+def _print_loaded(data: "Lifespans", verb: str = "loaded", paths: list[Path] | None = None) -> None:
+    from ..table import hidden_tables
+
     for s in data.skipped:
         print(f"skipped {s.message}", file=sys.stderr)
     hidden = hidden_tables(paths or [])
@@ -108,16 +116,17 @@ def _print_loaded(data: Lifespans, verb: str = "loaded", paths: list[Path] | Non
     print(f"skipped {len(data.skipped)} malformed table{'s' * (len(data.skipped) != 1)}")
 
 
-def format_overview(data: Lifespans) -> str:
-    """The per-data-set lines `nnlife load` prints."""
-    table = overview(data.summary)
+def format_overview(data: "Lifespans") -> str:
+    """The per-data-set lines `nnlife load` prints (from the summary's columns: no pandas)."""
+    from ..analysis import overview_rows
+
     head = ("dataset", "networks", "learned", "never learned", "diverged", "final valAcc median", "best valAcc", "half epochs")
     rows = [head]
-    for r in table.itertuples(index=False):
-        span = f"{r.n_rows_min}" if r.n_rows_min == r.n_rows_max else f"{r.n_rows_min}-{r.n_rows_max}"
+    for r in overview_rows(data.summary_columns):
+        span = f"{r['n_rows_min']}" if r["n_rows_min"] == r["n_rows_max"] else f"{r['n_rows_min']}-{r['n_rows_max']}"
         rows.append((
-            r.dataset, str(r.networks), str(r.learned), f"{r.never_learned} ({r.never_learned_pct:.1f}%)",
-            str(r.diverged), f"{r.valAcc_final_median:.2f}%", f"{r.valAcc_max:.2f}%", span,
+            r["dataset"], str(r["networks"]), str(r["learned"]), f"{r['never_learned']} ({r['never_learned_pct']:.1f}%)",
+            str(r["diverged"]), f"{r['valAcc_final_median']:.2f}%", f"{r['valAcc_max']:.2f}%", span,
         ))
     widths = [max(len(row[c]) for row in rows) for c in range(len(head))]
     return "\n".join(
@@ -127,6 +136,8 @@ def format_overview(data: Lifespans) -> str:
 
 
 def run_load(args: argparse.Namespace) -> int:
+    from ..outputs import atomic_output, check_writable_file
+
     if args.csv is not None:
         check_writable_file(args.csv)  # before the load, which may take minutes
     data = _load(args)
@@ -141,6 +152,9 @@ def run_load(args: argparse.Namespace) -> int:
 
 
 def run_pack(args: argparse.Namespace) -> int:
+    from ..analysis import pack
+    from ..outputs import check_writable_file
+
     check_writable_file(args.out)
     data = pack(args.paths, args.out, strict=args.strict, workers=args.workers)
     _print_loaded(data, "packed", args.paths)
@@ -149,13 +163,17 @@ def run_pack(args: argparse.Namespace) -> int:
 
 
 def run_unpack(args: argparse.Namespace) -> int:
+    from ..analysis import unpack
+
     written = unpack(args.parquet, args.out)
     print(f"wrote {len(written)} table{'s' * (len(written) != 1)} under {args.out}")
     return 0
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from ..analysis import load
     from ..errors import InputError
+    from ..outputs import check_writable
     from ..report import build_report
 
     for path in args.reference or ():
