@@ -1,9 +1,10 @@
 """Running a campaign: the driver (:func:`run_campaign`). It imports no torch.
 
 It takes the lock (:mod:`.layout`), reads or writes the manifest (:mod:`.manifest`), and
-hands the networks that have no table yet to an executor (:mod:`nnlife.executors`: the local
-pool or Ray), most expensive first (forward FLOPs x 3 for each training image plus the
-validated images, x epochs), so the pool does not end waiting on one giant network. Every
+hands the networks that have no finished table yet (:func:`.layout.table_state`) to an
+executor (:mod:`nnlife.executors`: the local pool or Ray), most expensive first (forward
+FLOPs x 3 for each training image plus the validated images, x epochs), so the pool does not
+end waiting on one giant network. Every
 executor runs the same task function in its workers (:func:`nnlife.campaign.task.run_one`,
 named by :data:`.attempt.WORKER`). One network's failure never stops the campaign: a crashed
 worker is replaced, and every failed attempt is retried up to ``retries`` times. What
@@ -26,13 +27,15 @@ from typing import Any, Callable
 from ..errors import InputError
 from ..executors import (Crashed, Event, ExecutionOptions, Executor, OomRetry, Started, TaskResult, make_executor)
 from ..executors.base import call_in_process
+from ..executors.ray import check_address
+from ..outputs import check_writable, output_error
 from ..record import make_record, read_record, write_record
 from ..run import run_facts
 from ..spec import dataset_info
 from .attempt import PREFLIGHT, WORKER, Task
 from .faults import FAULTS_ENV, parse_faults
 from .journal import Journal, read_journal
-from .layout import CampaignLock, is_done, record_file, remove_stale_temporaries
+from .layout import CampaignLock, move_aside, record_file, remove_stale_temporaries, table_file, table_state
 from .manifest import Manifest, PlannedRun, open_manifest, training_order
 from .options import CampaignOptions
 from .status import Failure, ProgressBar, _eta
@@ -84,47 +87,83 @@ def run_campaign(
 ) -> Summary:
     """Run (or resume) the campaign in ``out`` to the end and return what this run did.
 
-    Takes the lock, reads or writes the manifest, deletes stale temporary files, and trains
-    every network without a table, most expensive first, on the local pool or Ray. Raises
+    Checks that ``out`` can be written, takes the lock, reads or writes the manifest
+    (adopting the tables of a campaign whose manifest is gone), deletes stale temporary files,
+    moves aside tables that are not finished ones, and trains every network without a
+    finished table, most expensive first, on the local pool or Ray. Raises
     :class:`InputError` for options that cannot work, a locked directory, or a manifest made
     with other options. ``echo`` receives a few one-line messages (e.g. the plan of the run).
     """
     execution = execution or ExecutionOptions()
     echo = echo or (lambda text: None)
     out_path = Path(out)
-    out_path.mkdir(parents=True, exist_ok=True)
     faults_text = os.environ.get(FAULTS_ENV, "")
     parse_faults(faults_text)
+    if execution.ray:
+        check_address(execution.ray)
+    check_output(out_path, options)
     with CampaignLock(out_path):
-        manifest = open_manifest(out_path, options)
+        manifest = open_manifest(out_path, options, echo)
         removed = remove_stale_temporaries(out_path)
         if removed:
             echo(f"removed {len(removed)} temporary files left by an interrupted run")
-        todo = [n for n in manifest.networks if not is_done(out_path, n)]
+        states = {n.ID: table_state(out_path, n, manifest.options) for n in manifest.networks}
+        done = {ID for ID, state in states.items() if state == "done"}
+        todo = [n for n in manifest.networks if n.ID not in done]
         history = read_journal(out_path)
-        journal = Journal(out_path) if todo or _unjournaled(out_path, manifest, history) else None
+        journal = Journal(out_path) if todo or _unjournaled(manifest, history, done) else None
         try:
             if journal is not None:
-                _recover_done_events(out_path, manifest, history, journal)
+                _move_aside_unfinished(out_path, manifest, states, journal, echo)
+                _recover_done_events(out_path, manifest, history, done, journal)
             if not todo:
                 return Summary(str(out_path), len(manifest.networks), len(manifest.networks), 0, 0, (), 0, 0, 0.0, "none")
-            return _Run(out_path, manifest, todo, history, journal, execution, faults_text, echo).run()
+            return _Run(out_path, manifest, todo, done, history, journal, execution, faults_text, echo).run()
         finally:
             if journal is not None:
                 journal.close()
+                if journal.error is not None:
+                    echo(f"{journal.error}; {journal.lost} journal events were not written")
 
 
-def _unjournaled(out: Path, manifest: Manifest, history: list[dict]) -> bool:
-    done = {e.get("ID") for e in history if e.get("event") == "done"}
-    return any(n.ID not in done and is_done(out, n) for n in manifest.networks)
+def check_output(out: Path, options: CampaignOptions) -> None:
+    """Before anything else: the campaign directory (created if need be) and the table and
+    record directories already in it can be written (:func:`nnlife.outputs.check_writable`),
+    so that a read-only, full-quota or mistyped ``--out`` is one line now, not a failure of
+    every network."""
+    check_writable(out)
+    for dataset in options.datasets:
+        info = dataset_info(dataset)
+        for d in (out / info.models_dir, out / f"{info.dir_name}_records"):
+            if d.is_dir() or d.is_symlink():
+                check_writable(d)
 
 
-def _recover_done_events(out: Path, manifest: Manifest, history: list[dict], journal: Journal) -> None:
+def _move_aside_unfinished(out: Path, manifest: Manifest, states: dict[str, str | None], journal: Journal,
+                           echo: Callable[[str], None]) -> None:
+    """A table that is there but is not the finished table of its network (truncated,
+    edited, another network's) is renamed aside, never deleted, and the network is trained
+    again; each is one line and one ``corrupt`` event."""
+    for net in manifest.networks:
+        state = states[net.ID]
+        if state in (None, "done"):
+            continue
+        moved = move_aside(table_file(out, net))
+        echo(f"{state}; not a finished table: moved to {moved.name}, and the network is trained again")
+        journal.event("corrupt", ID=net.ID, dataset=net.dataset, error=state, moved_to=moved.name)
+
+
+def _unjournaled(manifest: Manifest, history: list[dict], done: set[str]) -> bool:
+    journaled = {e.get("ID") for e in history if e.get("event") == "done"}
+    return any(n.ID not in journaled and n.ID in done for n in manifest.networks)
+
+
+def _recover_done_events(out: Path, manifest: Manifest, history: list[dict], done: set[str], journal: Journal) -> None:
     """A run killed between a table's write and its journal line left a finished network
     without a ``done`` event: add it now (marked ``recovered``), from its record."""
-    done = {e.get("ID") for e in history if e.get("event") == "done"}
+    journaled = {e.get("ID") for e in history if e.get("event") == "done"}
     for net in manifest.networks:
-        if net.ID in done or not is_done(out, net):
+        if net.ID in journaled or net.ID not in done:
             continue
         fields: dict[str, Any] = {"ID": net.ID, "dataset": net.dataset, "recovered": True}
         try:
@@ -161,7 +200,7 @@ class _Run:
     """One run of a campaign, from the executor's start to its close: the queue of networks
     to hand out, what is known of each, and the tallies for the summary and the bar."""
 
-    def __init__(self, out: Path, manifest: Manifest, todo: list[PlannedRun], history: list[dict],
+    def __init__(self, out: Path, manifest: Manifest, todo: list[PlannedRun], done: set[str], history: list[dict],
                  journal: Journal, execution: ExecutionOptions, faults_text: str, echo: Callable[[str], None]):
         self.out, self.manifest, self.journal, self.execution = out, manifest, journal, execution
         self.options = manifest.options
@@ -180,7 +219,7 @@ class _Run:
         self.failures: list[Failure] = []
         self.trained = self.stopped = self.halves = 0
         networks = manifest.networks
-        self.done = {d: sum(1 for n in networks if n.dataset == d and is_done(out, n)) for d in self.options.datasets}
+        self.done = {d: sum(1 for n in networks if n.dataset == d and n.ID in done) for d in self.options.datasets}
         self.total = {d: sum(1 for n in networks if n.dataset == d) for d in self.options.datasets}
         self.work_left = sum(n.cost(self.options) for n in todo)  # for the time left (see status._eta)
         self.work_done = 0.0
@@ -273,13 +312,18 @@ class _Run:
         task = event.task
         net, attempt, state = task.net, task.attempt, self.nets[task.net.ID]
         final = not retryable or attempt > self.execution.retries
-        self.journal.event(kind, ID=net.ID, dataset=net.dataset, attempt=attempt, error=error, final=final)
+        record_error = None
         if kind == "crash" or not record_file(self.out, net).exists():
             # the worker could not write the record: say here what happened to the network
             extra = {"campaign_seed": self.options.seed, "plan_index": net.index, "attempt": attempt,
                      "starts": state.starts, "errors": list(state.errors), "micro_batches": state.micro_batches,
                      "oom_retries": None, "worker": state.worker or event.placement.device, "early_stop": None}
-            record_failure(self.out, net, self.options, error, extra, event.placement.device)
+            try:
+                record_failure(self.out, net, self.options, error, extra, event.placement.device)
+            except OSError as err:  # a full disk: one network's record lost, not the campaign
+                record_error = str(output_error(record_file(self.out, net), err))
+        fields = {} if record_error is None else {"record_error": record_error}
+        self.journal.event(kind, ID=net.ID, dataset=net.dataset, attempt=attempt, error=error, final=final, **fields)
         state.errors.append(f"attempt {attempt}: {error}")
         if final:
             self.failures.append(Failure(net.ID, net.dataset, error))

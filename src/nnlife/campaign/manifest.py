@@ -10,14 +10,15 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from ..errors import InputError
 from ..run import used_images
 from ..sample import plan, sample
 from ..shapes import analyse
-from ..spec import NetworkSpec, dataset_info, make_id
-from ..table import atomic_write_text
+from ..spec import _ID_TEXT_RE, MAX_ID_LENGTH, NetworkSpec, dataset_info, make_id
+from ..outputs import atomic_write_text
+from ..table import read_table
 from .options import OPTION_FLAGS, CampaignOptions
 
 MANIFEST = "campaign.json"
@@ -75,16 +76,24 @@ def make_manifest(options: CampaignOptions) -> Manifest:
     creation time, strictly increasing by at least a microsecond across the campaign."""
     networks: list[PlannedRun] = []
     last: datetime | None = None
-    for dataset in options.datasets:
-        for planned in plan(dataset, options.per_dataset, options.seed):
-            spec = planned.spec(n_train=options.n_train_full(dataset))
-            now = datetime.now()
-            last = now if last is None or now > last else last + timedelta(microseconds=1)
-            networks.append(PlannedRun(dataset, planned.random_seed, planned.n_conv, planned.index,
-                                       make_id(last), spec.batch_size, analyse(spec).flops))
+    for net in _plan(options):
+        now = datetime.now()
+        last = now if last is None or now > last else last + timedelta(microseconds=1)
+        networks.append(dataclasses.replace(net, ID=make_id(last)))
     manifest = Manifest(options, tuple(networks), datetime.now().isoformat(timespec="seconds"))
     check_subsets(manifest)
     return manifest
+
+
+def _plan(options: CampaignOptions) -> list[PlannedRun]:
+    """The networks of ``options``, without IDs: the same for the same options, anywhere."""
+    networks = []
+    for dataset in options.datasets:
+        for planned in plan(dataset, options.per_dataset, options.seed):
+            spec = planned.spec(n_train=options.n_train_full(dataset))
+            networks.append(PlannedRun(dataset, planned.random_seed, planned.n_conv, planned.index, "",
+                                       spec.batch_size, analyse(spec).flops))
+    return networks
 
 
 def check_subsets(manifest: Manifest) -> None:
@@ -150,23 +159,81 @@ def read_manifest(out: str | Path) -> Manifest:
         raise InputError(f"{path}: expected a JSON object with format {MANIFEST_FORMAT!r}")
     if obj.get("version") != MANIFEST_VERSION:
         raise InputError(f"{path}: field 'version': expected {MANIFEST_VERSION}, got {obj.get('version')!r}")
+    for name, kind in (("options", dict), ("networks", list)):
+        if name not in obj:
+            raise InputError(f"{path}: field '{name}': missing")
+        if not isinstance(obj[name], kind):
+            raise InputError(f"{path}: field '{name}': expected a JSON {'object' if kind is dict else 'list'}")
     try:
         options = CampaignOptions.from_dict(obj["options"])
-        networks = tuple(PlannedRun(**n) for n in obj["networks"])
-        manifest = Manifest(options, networks, str(obj.get("created", "")))
-    except KeyError as err:
-        raise InputError(f"{path}: field {err}: missing") from None
     except TypeError as err:
-        raise InputError(f"{path}: field 'networks': {err}") from None
+        raise InputError(f"{path}: field 'options': {err}") from None
     except InputError as err:
         raise InputError(f"{path}: field 'options': {err}") from None
+    networks = tuple(_read_network(n, i, path, options) for i, n in enumerate(obj["networks"]))
+    manifest = Manifest(options, networks, str(obj.get("created", "")))
     _check_ids(manifest, str(path))
+    _check_plan(manifest, path)
     return manifest
 
 
-def open_manifest(out: str | Path, options: CampaignOptions) -> Manifest:
+_FIELDS = tuple(f.name for f in dataclasses.fields(PlannedRun))
+# integer fields: (least value, greatest value or None)
+_INT_FIELDS = {"random_seed": (0, 2**32 - 1), "conv_layers": (1, None), "index": (0, None), "batch_size": (1, None),
+               "flops": (1, None)}
+
+
+def _read_network(obj: object, i: int, path: Path, options: CampaignOptions) -> PlannedRun:
+    """Network ``i`` of a manifest, every field checked: a hand-edited manifest is refused
+    with one line before anything is trained, not halfway through the campaign."""
+    where = f"{path}: network {i}"
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: expected a JSON object with the fields {', '.join(_FIELDS)}, got {_short(obj)}")
+    for name in _FIELDS:
+        if name not in obj:
+            raise InputError(f"{where}: field '{name}': missing")
+    unknown = next((name for name in obj if name not in _FIELDS), None)
+    if unknown is not None:
+        raise InputError(f"{where}: field {unknown!r}: unknown; expected only {', '.join(_FIELDS)}")
+    if obj["dataset"] not in options.datasets:
+        raise InputError(f"{where}: field 'dataset': expected one of the campaign's data sets "
+                         f"({', '.join(options.datasets)}), got {_short(obj['dataset'])}")
+    for name, (low, high) in _INT_FIELDS.items():
+        value = obj[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+            expected = f"an integer in [{low}, {high}]" if high is not None else f"an integer >= {low}"
+            raise InputError(f"{where}: field '{name}': expected {expected}, got {_short(value)}")
+    ID = obj["ID"]
+    if not isinstance(ID, str) or len(ID) > MAX_ID_LENGTH or not _ID_TEXT_RE.fullmatch(ID):
+        raise InputError(f"{where}: field 'ID': expected a file name of 1 to {MAX_ID_LENGTH} of A-Z a-z 0-9 _ - . "
+                         f"not starting with '.', got {_short(ID)}")
+    return PlannedRun(**obj)
+
+
+def _check_plan(manifest: Manifest, path: Path) -> None:
+    """The networks are those the options plan (seeds, conv layers, batch sizes, FLOPs): a
+    campaign is its options, and a manifest that says otherwise was edited."""
+    planned = _plan(manifest.options)
+    if len(planned) != len(manifest.networks):
+        raise InputError(f"{path}: field 'networks': expected the {len(planned)} networks that its options plan, "
+                         f"got {len(manifest.networks)}")
+    for i, (net, want) in enumerate(zip(manifest.networks, planned)):
+        for name in ("dataset", "random_seed", "conv_layers", "index", "batch_size", "flops"):
+            if getattr(net, name) != getattr(want, name):
+                raise InputError(f"{path}: network {i}: field '{name}': expected {getattr(want, name)!r} "
+                                 f"(as its options plan it), got {getattr(net, name)!r}")
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = json.dumps(value) if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def open_manifest(out: str | Path, options: CampaignOptions,
+                  echo: Callable[[str], None] | None = None) -> Manifest:
     """The campaign's manifest: read when it exists (refused with a one-line error naming the
-    first defining option that differs from ``options``), else planned and written."""
+    first defining option that differs from ``options``), else planned and written, adopting
+    the tables already in ``out`` (:func:`adopt_tables`)."""
     if manifest_path(out).exists():
         manifest = read_manifest(out)
         old, new = manifest.options.to_dict(), options.to_dict()
@@ -179,9 +246,59 @@ def open_manifest(out: str | Path, options: CampaignOptions) -> Manifest:
                 )
         check_subsets(manifest)
         return manifest
-    manifest = make_manifest(options)
+    manifest, adopted = adopt_tables(out, make_manifest(options))
     write_manifest(out, manifest)
+    if adopted and echo is not None:
+        echo(f"{out}: no {MANIFEST}; planned again from the options and adopted the {adopted} tables there "
+             f"that are planned networks (matched by data set, seed and network)")
     return manifest
+
+
+def same_network(a: NetworkSpec, b: NetworkSpec) -> bool:
+    """The same network whatever run made it: every field but those of a run (ID,
+    train_GPU, torch_set_deterministic)."""
+    return _network_key(a) == _network_key(b)
+
+
+def _network_key(spec: NetworkSpec) -> tuple[str, ...]:
+    return tuple(spec.with_run(ID="", train_GPU=False, torch_set_deterministic=False).to_row())
+
+
+def adopt_tables(out: str | Path, manifest: Manifest) -> tuple[Manifest, int]:
+    """A campaign directory with tables but no manifest (deleted, or lost): the plan of the
+    same options has the same seeds and networks, so each table is matched to its planned
+    network by (data set, random_seed, the whole network: line 2 of the table) and that network
+    keeps the table's ID; it is not trained again. A table that matches no planned network
+    (another campaign's, a second copy of one network, unreadable) is refused with one line
+    listing them: training next to it would leave a data set that is not this campaign's.
+    Returns the manifest and how many tables it adopted."""
+    out = Path(out)
+    options = manifest.options
+    keys = {(n.dataset, _network_key(n.spec(options))): i for i, n in enumerate(manifest.networks)}
+    ids: list[str | None] = [None] * len(manifest.networks)
+    tables, unmatched = [], []
+    for dataset in options.datasets:
+        directory = out / dataset_info(dataset).models_dir
+        if directory.is_dir():
+            tables += sorted(p for p in directory.glob("*.txt") if not p.name.startswith("."))
+    for path in tables:
+        try:
+            table = read_table(path)
+        except InputError:
+            unmatched.append(path)
+            continue
+        i = keys.get((table.spec.dataset, _network_key(table.spec)))
+        if i is None or ids[i] is not None or table.spec.ID != path.stem:
+            unmatched.append(path)
+            continue
+        ids[i] = table.spec.ID
+    if unmatched:
+        names = ", ".join(str(p.relative_to(out)) for p in unmatched[:3]) + (", ..." if len(unmatched) > 3 else "")
+        raise InputError(f"{out}: no {MANIFEST}, and {len(unmatched)} of the {len(tables)} tables here match no "
+                         f"network that these options plan ({names}); run with the options that made them, or move "
+                         f"them out of {out}, or use another --out")
+    networks = tuple(n if ID is None else dataclasses.replace(n, ID=ID) for n, ID in zip(manifest.networks, ids))
+    return dataclasses.replace(manifest, networks=networks), sum(ID is not None for ID in ids)
 
 
 def _show(value: object) -> str:

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from ..errors import InputError
 from ..record import read_record
 from .journal import log_line, read_journal
-from .layout import is_done, lock_holder, record_file
+from .layout import lock_holder, record_file, table_state
 from .manifest import PlannedRun, read_manifest
 
 
@@ -26,6 +26,7 @@ class DatasetProgress:
     planned: int
     done: int
     failed: int  # no table, and the latest attempt failed
+    corrupt: int = 0  # a table that is not a finished one (a re-run moves it aside and trains again)
 
     @property
     def remaining(self) -> int:
@@ -41,6 +42,7 @@ class CampaignStatus:
     rate_per_hour: float | None  # networks finished per hour in the latest run
     eta_seconds: float | None
     failures: tuple[Failure, ...]
+    corrupt: tuple[Failure, ...] = ()  # tables that are not finished ones, and why
 
     @property
     def planned(self) -> int:
@@ -56,7 +58,8 @@ class CampaignStatus:
             "planned": self.planned, "done": self.done,
             "datasets": [{**dataclasses.asdict(d), "remaining": d.remaining} for d in self.datasets],
             "rate_per_hour": self.rate_per_hour, "eta_seconds": self.eta_seconds,
-            "failures": [dataclasses.asdict(f) for f in self.failures], "last_events": list(self.last_events),
+            "failures": [dataclasses.asdict(f) for f in self.failures],
+            "corrupt": [dataclasses.asdict(f) for f in self.corrupt], "last_events": list(self.last_events),
         }
 
     def text(self) -> str:
@@ -74,6 +77,9 @@ class CampaignStatus:
         if self.failures:
             lines.append(f"failed ({len(self.failures)}; a re-run retries them):")
             lines += [f"  {f.dataset} {f.ID}: {f.error}" for f in self.failures]
+        if self.corrupt:
+            lines.append(f"not finished tables ({len(self.corrupt)}; a re-run moves them aside and trains them again):")
+            lines += [f"  {f.dataset} {f.ID}: {f.error}" for f in self.corrupt]
         if self.last_events:
             lines.append("last events:")
             lines += ["  " + log_line(e) for e in self.last_events]
@@ -99,22 +105,29 @@ def _duration(seconds: float | None) -> str:
 
 
 def campaign_status(out: str | Path, *, last: int = 5) -> CampaignStatus:
-    """Progress of the campaign in ``out``, running or not: tables done, networks whose
-    latest attempt failed, the rest remaining; whether a run holds the lock; the latest run's
+    """Progress of the campaign in ``out``, running or not: finished tables
+    (:func:`.layout.table_state`; a table that is not one is listed and counted remaining),
+    networks whose latest attempt failed, the rest remaining; whether a run holds the lock; the latest run's
     rate (networks finished per hour, from the journal) and the time left at the pace of its
     FLOPs (see :func:`_eta`)."""
     out = Path(out)
     manifest = read_manifest(out)
     events = read_journal(out)
     pid = lock_holder(out)
-    progress, failures = [], []
+    progress, failures, corrupt = [], [], []
     left: list[PlannedRun] = []  # what the campaign has yet to train (a running one retries failures)
     for dataset in manifest.options.datasets:
         nets = [n for n in manifest.networks if n.dataset == dataset]
-        done = failed = 0
+        done = failed = bad = 0
         for net in nets:
-            if is_done(out, net):
+            state = table_state(out, net, manifest.options)
+            if state == "done":
                 done += 1
+                continue
+            if state is not None:
+                bad += 1
+                corrupt.append(Failure(net.ID, dataset, state))
+                left.append(net)
                 continue
             path = record_file(out, net)
             record = None
@@ -129,7 +142,7 @@ def campaign_status(out: str | Path, *, last: int = 5) -> CampaignStatus:
                 if pid is None:
                     continue
             left.append(net)
-        progress.append(DatasetProgress(dataset, len(nets), done, failed))
+        progress.append(DatasetProgress(dataset, len(nets), done, failed, bad))
     rate = eta = None
     latest = _latest_run(events, running=pid is not None)
     if latest is not None:
@@ -139,7 +152,7 @@ def campaign_status(out: str | Path, *, last: int = 5) -> CampaignStatus:
             cost = {n.ID: n.cost(manifest.options) for n in manifest.networks}
             eta = _eta(sum(cost[n.ID] for n in left), sum(cost.get(ID, 0.0) for ID in done_ids), seconds)
     return CampaignStatus(str(out), tuple(progress), pid, tuple(events[-last:]) if last else (), rate, eta,
-                          tuple(failures))
+                          tuple(failures), tuple(corrupt))
 
 
 def _latest_run(events: list[dict], running: bool) -> tuple[list[str], float] | None:

@@ -15,11 +15,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "campaign",
         help="train many random networks per data set, resumably, on local workers or Ray",
         description="Plan N networks per data set (conv-layer counts stratified, seeds derived from "
-        "--seed), write the plan to OUT/campaign.json, then train every network that has no table yet, "
-        "most expensive first: OUT/<Dataset dir>_models/<ID>.txt plus records, laid out like the "
-        "published data set. Re-running the same command resumes (finished networks are never "
-        "retrained; failed ones are retried); different defining options in the same OUT are refused. "
-        "Exit status 0 when every network is done, 1 when some failed.",
+        "--seed), write the plan to OUT/campaign.json, then train every network that has no finished "
+        "table yet, most expensive first: OUT/<Dataset dir>_models/<ID>.txt plus records, laid out like "
+        "the published data set. Re-running the same command resumes (finished networks are never "
+        "retrained; failed ones are retried; a table that is not the planned network's finished table is "
+        "renamed to <ID>.txt.corrupt-<time> and the network trained again; without campaign.json the "
+        "tables there are adopted by seed and network); different defining options in the same OUT are "
+        "refused. Exit status 0 when every network is done, 1 when some failed.",
     )
     p.add_argument("--datasets", required=True, type=argtypes.datasets, metavar="D[,D...]",
                    help=f"comma-separated, from {', '.join(DATASETS)}")
