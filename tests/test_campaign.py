@@ -28,7 +28,7 @@ from nnlife.errors import InputError
 from nnlife.predict import simulate
 from nnlife.record import read_record
 from nnlife.spec import is_published_id
-from nnlife.table import HEADER, TEMP_PREFIX, read_table
+from nnlife.table import HEADER, TEMP_PREFIX, Curve, format_table, read_table
 
 # FashionMNIST + CIFAR100, 4 each: biggest batch size 249 (so 500 training / 250 test images).
 TWO_SETS = dict(datasets=("FashionMNIST", "CIFAR100"), per_dataset=4, seed=55431, epochs=1,
@@ -226,7 +226,10 @@ def test_status_time_left_is_paced_by_flops_not_by_network_counts(tmp_path):
     events = [{"time": t0.isoformat(), "event": "campaign-start", "planned": 6}]
     for i, net in enumerate(first):
         C.table_file(tmp_path, net).parent.mkdir(parents=True, exist_ok=True)
-        C.table_file(tmp_path, net).write_text("done\n")
+        # a finished table of the planned network (a campaign counts only those as done)
+        rows = 2 * options.epochs
+        spec = net.spec(options).with_run(ID=net.ID, train_GPU=False, torch_set_deterministic=False)
+        C.table_file(tmp_path, net).write_text(format_table(spec, Curve.from_halves([1.0] * rows, [1.0] * rows, [10.0] * rows)))
         events.append({"time": (t0 + timedelta(seconds=300 * (i + 1))).isoformat(), "event": "done", "ID": net.ID,
                        "dataset": net.dataset, "status": "complete", "epochs_trained": 40.0, "seconds": 300.0})
     (tmp_path / C.JOURNAL).write_text("".join(json.dumps(e) + "\n" for e in events))
