@@ -1,5 +1,5 @@
 """What makes an evaluation faster changes nothing: PENGUIN through the remembered fits is
-PENGUIN straight on scipy's curve_fit, on curves of every shape; the pool's chunks decide as
+PENGUIN straight on scipy's curve_fit, on curves of every shape; the pool decides as
 one curve at a time."""
 
 import math

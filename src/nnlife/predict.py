@@ -287,12 +287,11 @@ class _MenndlTracker(Tracker):
 MIN_FAMILY_POINTS = 5
 
 
-@functools.lru_cache(maxsize=32768)
+@functools.lru_cache(maxsize=8192)
 def _fit_shared(name: str, x: bytes, y: bytes, start: tuple[float, ...] | None) -> Fit | None:
     """:func:`fit_family`, remembered: the single-family methods, ``best_fit`` and
     ``ensemble`` refit the same families on the same prefixes from the same starts, so when
-    they run on one curve in one process each fit is computed once (and once for all the
-    networks of a worker's run of curves that are stuck on the same prefix). A fit is a pure function
+    they run on one curve in one process each fit is computed once. A fit is a pure function
     of these arguments, so the cache changes no result."""
     return fit_family(name, np.frombuffer(x), np.frombuffer(y), starts=[start] if start else [])
 
@@ -722,11 +721,8 @@ def run_methods(
     if workers <= 1:
         per_curve = [_simulate_all(t) for t in tasks]
     else:
-        # Contiguous runs of curves per task: fewer round trips to the pool, and identical
-        # prefixes of neighbouring curves (stuck networks) meet in one worker's fit caches.
-        chunk = max(1, len(tasks) // (8 * workers))
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            per_curve = list(pool.map(_simulate_all, tasks, chunksize=chunk))
+            per_curve = list(pool.map(_simulate_all, tasks))
     return {m: [outcomes[i] for outcomes in per_curve] for i, m in enumerate(methods)}
 
 
