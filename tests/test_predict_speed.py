@@ -1,0 +1,132 @@
+"""What makes an evaluation faster changes nothing: PENGUIN through the remembered fits is
+PENGUIN straight on scipy's curve_fit, on curves of every shape; the pool decides as
+one curve at a time."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from nnlife.curves import _fit_penguin_bytes, fit_penguin, penguin_model, penguin_value
+from nnlife.predict import (
+    PENGUIN_A_RESET,
+    Outcome,
+    StabilityWindow,
+    run_methods,
+    simulate,
+)
+from nnlife.table import Curve, read_table
+
+X = np.arange(1, 81, dtype=float)
+EPOCHS = X / 2
+
+
+def plain_penguin(acc, target=20.0, N=3, threshold=0.5):
+    """PENGUIN as published, straight on scipy's curve_fit (SYSTEM.md section 6): (converged,
+    stop epoch, prediction)."""
+    window = StabilityWindow(N, threshold)
+    fallback = math.nan
+    epochs = []
+    for i, (e, a) in enumerate(zip(EPOCHS, acc)):
+        if e > target:
+            break
+        epochs.append(e)
+        if math.isfinite(a):
+            fallback = float(a)
+        if i + 1 < 2:
+            continue
+        params = _fit_penguin_bytes.__wrapped__((2 * np.asarray(epochs)).tobytes(), np.asarray(acc[: i + 1], dtype=float).tobytes())
+        if params is None:
+            continue
+        value = penguin_value(params, 2 * target)
+        if not math.isfinite(value):
+            continue
+        if params[0] >= PENGUIN_A_RESET:
+            window.clear()
+            continue
+        if window.push(value):
+            return True, float(e), value
+    return False, float(epochs[-1]), fallback
+
+
+def shapes():
+    """Curves of every shape a random network makes (80 half epochs, accuracy in percent)."""
+    rng = np.random.default_rng(11)
+    t = EPOCHS
+    out = {
+        "stuck": np.r_[11.51, np.full(79, 9.43)],
+        "flat": np.full(80, 10.0),
+        "noisy at chance": 10 + rng.normal(0, 0.3, 80),
+        "jumping between shares": rng.choice([8.9, 9.43, 10.0, 10.3, 11.51], 80),
+        "learning": 10 + 70 * (1 - np.exp(-t / 3)) + rng.normal(0, 0.5, 80),
+        "saturating fast": 10 + 80 * (1 - np.exp(-t / 0.7)) + rng.normal(0, 0.2, 80),
+        "slow learner": np.r_[np.full(12, 10.0), 10 + 50 * (1 - np.exp(-t[:68] / 5))],
+        "collapse": np.r_[np.linspace(20, 60, 10), np.full(70, 10.0)],
+        "straight line": 5.0 + X,
+        "at the bound": penguin_model(X, 205.0, 1.05, 110.0),
+        "zero": np.zeros(80),
+    }
+    nan_inside = out["learning"].copy()
+    nan_inside[6] = math.nan
+    out["nan inside"] = nan_inside
+    diverged = out["learning"].copy()
+    diverged[15:] = math.nan
+    out["diverged"] = diverged
+    inf = out["noisy at chance"].copy()
+    inf[3] = math.inf
+    out["inf"] = inf
+    return out
+
+
+def test_remembered_fit_is_the_fit():
+    rng = np.random.default_rng(3)
+    for acc in list(shapes().values()) + [10 + rng.normal(0, 0.3, 80) for _ in range(3)]:
+        for m in (2, 4, 9):
+            x, y = X[:m], np.asarray(acc[:m], dtype=float)
+            fresh = _fit_penguin_bytes.__wrapped__(x.tobytes(), y.tobytes())
+            assert fit_penguin(x, y) == fresh
+            assert fit_penguin(list(x), list(y)) == fresh  # lists and arrays: the same key
+    # a stuck network's prefix fitted once for all the networks stuck there
+    _fit_penguin_bytes.cache_clear()
+    stuck = np.r_[11.51, np.full(79, 9.43)]
+    for _ in range(3):
+        simulate("penguin", (EPOCHS, stuck), 20)
+    info = _fit_penguin_bytes.cache_info()
+    assert info.misses == 3 and info.hits == 6  # prefixes of 2, 3, 4 points
+
+
+@pytest.mark.parametrize("name", list(shapes()))
+def test_penguin_decides_as_on_scipys_fits(name):
+    acc = shapes()[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = simulate("penguin", (EPOCHS, acc), 20)
+    converged, stop, predicted = plain_penguin(acc)
+    assert (out.converged, out.stop_epoch) == (converged, stop)
+    assert out.predicted == predicted or (math.isnan(out.predicted) and math.isnan(predicted))
+
+
+def test_penguin_on_the_published_tables_is_exactly_the_plain_rule(reference_paths):
+    results = run_methods([read_table(p) for p in reference_paths], ["penguin"], 20, workers=1)["penguin"]
+    assert [o.stop_epoch for o in results] == [4.0, 3.0, 8.5]
+    for p, o in zip(reference_paths, results):
+        acc = np.asarray(read_table(p).curve.valAcc)
+        assert (o.converged, o.stop_epoch, o.predicted) == plain_penguin(acc)
+
+
+def test_non_finite_data_fails_as_in_curve_fit():
+    for y in ([10.0, math.nan, 10.0, 10.0], [10.0, math.inf, 1.0]):
+        assert fit_penguin(X[: len(y)], y) is None
+
+
+def test_the_pool_decides_as_one_curve_at_a_time():
+    curves = [Curve(tuple(EPOCHS), tuple([math.nan] * 80), tuple([math.nan] * 80), tuple(float(v) for v in acc))
+              for acc in shapes().values()]
+    methods = ["penguin", "menndl", "ilog2"]
+    batched = run_methods(curves, methods, 10, workers=1)
+    pooled = run_methods(curves, methods, 10, workers=2)
+    for m in methods:
+        one = [simulate(m, c, 10) for c in curves]
+        assert repr(batched[m]) == repr(pooled[m]) == repr(one)  # repr: nan equals nan
+        assert all(isinstance(o, Outcome) for o in one)
