@@ -14,7 +14,8 @@ of random networks never learn:
   then back to chance), 4 % diverging (losses, and for some the accuracy, ``nan`` from some
   half epoch on);
 - and the real curves: the three published CIFAR-100 tables (tests/fixtures/reference) and
-  every table under /work/corpora/learn/FashionMNIST_models/ present when the script runs,
+  every table under the ``--real`` directories (default: the learn corpus of
+  ``make_corpus.py``, ``corpus-learn/FashionMNIST_models``) present when the script runs,
   each used as is once and then resampled (time stretched by 0.6 to 1.6, accuracy rescaled
   around chance by 0.8 to 1.1, noise of 0 to 0.4 points), deterministically from ``--seed``,
   for 10 % of the curves in place of synthetic ones of the same kind (learning or not).
@@ -52,15 +53,16 @@ from nnlife.spec import make_id
 from nnlife.table import Curve, find_tables, read_table, write_table
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL_DIRS = [ROOT / "tests" / "fixtures" / "reference", Path("/work/corpora/learn/FashionMNIST_models")]
+REAL_DIRS = [ROOT / "tests" / "fixtures" / "reference"]
+DEFAULT_REAL = "corpus-learn/FashionMNIST_models"
 HALF_EPOCHS = 80
 BASELINE = "c8fe56a"  # the tree before the fast fits
 CHANCE_SHARES = {10: (9.0, 9.43, 9.8, 10.0, 10.25, 10.6, 11.51), 100: (0.85, 1.0, 1.13, 1.2)}
 
 
-def real_curves() -> list[Curve]:
+def real_curves(extra_dirs=()) -> list[Curve]:
     curves = []
-    for d in REAL_DIRS:
+    for d in [*REAL_DIRS, *map(Path, extra_dirs)]:
         if d.is_dir():
             for path in find_tables([d]):
                 c = read_table(path).curve
@@ -132,10 +134,11 @@ def synthetic_curve(rng: np.random.Generator, kind: str, classes: int) -> Curve:
 KINDS = (("stuck", 0.55), ("noisy", 0.25), ("learns", 0.11), ("slow", 0.03), ("collapse", 0.02), ("diverges", 0.04))
 
 
-def make_curves(count: int, seed: int) -> list[tuple[str, Curve, int]]:
-    """(kind, curve, classes) of ``count`` networks, deterministic in ``seed``."""
+def make_curves(count: int, seed: int, real_dirs=(DEFAULT_REAL,)) -> list[tuple[str, Curve, int]]:
+    """(kind, curve, classes) of ``count`` networks, deterministic in ``seed`` (and the real
+    tables found in ``real_dirs``)."""
     rng = np.random.default_rng(seed)
-    real = real_curves()
+    real = real_curves(real_dirs)
     real_learned = [c for c in real if _learned(c)]
     real_flat = [c for c in real if not _learned(c)]
     out: list[tuple[str, Curve, int]] = []
@@ -210,13 +213,15 @@ def main(argv=None) -> int:
     p.add_argument("--plain-count", type=int, default=100)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--real", action="append", default=None,
+                   help=f"a directory of real tables to resample (repeatable; default {DEFAULT_REAL}, if present)")
     p.add_argument("--baseline", default=BASELINE, help="git revision of today's implementation")
     p.add_argument("--dir", help="work directory (default: a temporary one, removed)")
     args = p.parse_args(argv)
 
     work = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="nnlife-evaluate-speed-"))
     try:
-        curves = make_curves(args.count, args.seed)
+        curves = make_curves(args.count, args.seed, args.real or (DEFAULT_REAL,))
         kinds: dict[str, int] = {}
         for k, _, _ in curves:
             kinds[k] = kinds.get(k, 0) + 1
