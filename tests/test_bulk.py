@@ -184,6 +184,11 @@ ODD = [
     (2, field(22, b"99999999999"), False),
     (2, field(24, b"190-306-383000000000"), False),
     (2, field(24, b"190-306-38300000000000000000"), False),  # beyond int64
+    # the spec's bounds on what can be built: the bulk path leaves them to the exact reader
+    (2, field(9, b"2501"), False),  # batch size above MAX_BATCH_SIZE
+    (2, field(20, b"0-51-0"), False),  # a conv padding above MAX_CONV_PADDING
+    (2, field(24, b"190-4001-345"), False),  # a filter count above MAX_WIDTH
+    (2, field(4, b".hidden"), False),  # an ID that is not a safe file name
 ]
 
 
