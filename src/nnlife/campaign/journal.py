@@ -1,6 +1,6 @@
 """The journal: ``DIR/campaign.log.jsonl``, one JSON object per line (events
 ``campaign-start``, ``start``, ``done``, ``failed``, ``crash``, ``retry``, ``oom-retry``,
-``campaign-end``, ``interrupted``, ``corrupt``, ``adopted``), and the same events as readable lines in
+``campaign-end``, ``interrupted``, ``corrupt``), and the same events as readable lines in
 ``DIR/campaign.log``. Both are opened without following a symbolic link
 (:func:`.layout.open_state_file`) and created with mode ``0666 & ~umask``."""
 
