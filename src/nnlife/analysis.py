@@ -87,6 +87,7 @@ from .table import (
     Table,
     atomic_write_text,
     find_tables,
+    is_parquet,
     BulkTables,
     arrow_bools,
     arrow_ints,
@@ -261,7 +262,7 @@ def load(
     parquet_files: list[Path] = []
     table_inputs: list[Path] = []
     for p in paths:
-        (parquet_files if p.is_file() and _is_parquet(p) else table_inputs).append(p)
+        (parquet_files if p.is_file() and is_parquet(p) else table_inputs).append(p)
     table_files = _unique(find_tables(table_inputs)) if table_inputs else []
     if not table_files and not parquet_files:
         raise InputError(f"{', '.join(map(str, paths))}: no tables (*.txt) or Parquet files found")
@@ -300,12 +301,6 @@ def _unique(files: list[Path]) -> list[Path]:
     return out
 
 
-def _is_parquet(path: Path) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(4) == b"PAR1"
-    except OSError:
-        return False
 
 
 def default_workers() -> int:

@@ -28,7 +28,7 @@ from typing import Iterable, Sequence
 
 from .errors import InputError
 from .spec import NetworkSpec
-from .table import TEMP_PREFIX, Curve, Table, atomic_write_text
+from .table import TEMP_PREFIX, Curve, Table, atomic_write_text, is_parquet
 
 REQUIRED = ("id", "epoch", "valAcc")
 OPTIONAL = ("valLoss", "trainLoss", "trainAcc")
@@ -110,7 +110,7 @@ def is_curve_file(path: Path) -> bool:
     tables has neither)."""
     if path.suffix.lower() == ".csv":
         return True
-    if not _is_parquet(path):
+    if not is_parquet(path):
         return False
     import pyarrow.parquet as pq
 
@@ -121,12 +121,6 @@ def is_curve_file(path: Path) -> bool:
     return "id" in names and "epoch" in names
 
 
-def _is_parquet(path: Path) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(4) == b"PAR1"
-    except OSError:
-        return False
 
 
 def read_curve_file(path: str | Path) -> list[LabeledCurve]:
@@ -134,7 +128,7 @@ def read_curve_file(path: str | Path) -> list[LabeledCurve]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    if _is_parquet(path):
+    if is_parquet(path):
         header, rows = _parquet_rows(path)
         where = lambda i: f"row {i + 1}"  # noqa: E731
     else:
@@ -191,7 +185,7 @@ def _number(path: Path, where: str, column: str, value: object, *, empty_is_nan:
 
 
 def _build(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]], where) -> list[LabeledCurve]:
-    head_where = "line 1" if not _is_parquet(path) else None
+    head_where = "line 1" if not is_parquet(path) else None
     for name in REQUIRED:
         if name not in header:
             raise CurveFileError(path, head_where, name, f"the columns {', '.join(REQUIRED)} in the header", "no such column")

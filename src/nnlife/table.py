@@ -234,6 +234,16 @@ def find_tables(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
+def is_parquet(path: Path) -> bool:
+    """Whether ``path`` starts with Parquet's magic bytes (False when it cannot be read: the
+    table reader then names the reason)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == b"PAR1"
+    except OSError:
+        return False
+
+
 def hidden_tables(paths: Iterable[str | Path]) -> list[Path]:
     """The ``*.txt`` files that :func:`find_tables` skips under the given directories because
     a part of their path starts with ``.`` (nnlife's unfinished writes, editors' backups)."""

@@ -18,7 +18,7 @@ from ..analysis import load as load_data
 from ..curvefile import LabeledCurve, is_curve_file, read_curve_file, target_index
 from ..errors import InputError
 from ..outputs import atomic_output
-from ..table import Curve, Table, find_tables, read_table
+from ..table import Curve, Table, find_tables, is_parquet, read_table
 from .core import DEFAULT_LEVEL, DEFAULT_N, DEFAULT_TARGET_EPOCH, DEFAULT_THRESHOLD, Predictor, check_target, past
 from .methods import DEFAULT_BUDGET
 from .registry import METHODS, make_predictor
@@ -203,7 +203,7 @@ def load_curves(paths: Iterable[str | Path]) -> list[LabeledCurve]:
     for p in paths:
         if p.is_file() and is_curve_file(p):
             out.extend(read_curve_file(p))
-        elif p.is_file() and _is_parquet(p):
+        elif p.is_file() and is_parquet(p):
             out.extend(LabeledCurve.of_table(t, str(p)) for t in load_data([p], strict=True).tables())
         else:
             out.extend(LabeledCurve.of_table(read_table(f), str(f)) for f in find_tables([p]))
@@ -212,9 +212,6 @@ def load_curves(paths: Iterable[str | Path]) -> list[LabeledCurve]:
     return out
 
 
-def _is_parquet(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(4) == b"PAR1"
 
 
 def _simulate_all(task) -> list[Outcome]:
