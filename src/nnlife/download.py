@@ -60,6 +60,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 from .errors import InputError
+from .outputs import fsync_dir
 from .spec import DATASETS
 
 DEFAULT_SERVER = "https://dataverse.harvard.edu"
@@ -254,19 +255,6 @@ def file_digest(path: Path, algorithm: str) -> str:
     return pooch.file_hash(str(path), alg=algorithm)
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 class _Transient(Exception):
     """A failure worth another try in the same run (connection lost, 5xx, 429)."""
 
@@ -321,7 +309,7 @@ def fetch_file(
             f"{url}; refused and deleted, run again to fetch it again"
         )
     os.replace(part, target)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return True
 
 

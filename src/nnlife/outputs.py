@@ -161,7 +161,7 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _finish(tmp: Path, path: Path) -> None:
@@ -196,11 +196,12 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
             except FileNotFoundError:
                 pass
             raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return path
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Flush a directory's entries (a rename into it) to disk; best effort."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:

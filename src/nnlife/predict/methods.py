@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
+from abc import abstractmethod
 from typing import Sequence
 
 import numpy as np
@@ -261,9 +262,9 @@ class _FamilyTracker(Tracker):
                 out.append((value, error, fit))
         return out
 
+    @abstractmethod
     def combine(self, x: np.ndarray, y: np.ndarray) -> Prediction:
         """The method's prediction from the families' newest fits."""
-        raise NotImplementedError
 
 
 class FamilyMethod(_Windowed):
