@@ -4,6 +4,7 @@ for bit, on every kind of table; what the bulk reader is unsure of goes to the e
 
 from __future__ import annotations
 
+import gc
 import math
 import shutil
 from datetime import datetime, timedelta
@@ -254,3 +255,27 @@ def test_load_uses_the_same_values_in_parallel_chunks(kinds):
     parallel = load(kinds, workers=2, chunk_size=5)
     pd.testing.assert_frame_equal(serial.summary, parallel.summary)
     pd.testing.assert_frame_equal(serial.long(), parallel.long())
+
+
+def test_chunk_readers_leave_no_reference_cycles(tmp_path, reference_paths):
+    """Nothing of a chunk waits for the garbage collector: a cycle would keep the chunk's text
+    and arrays alive until it runs, which numpy-heavy code (few Python objects) makes rare, so a
+    worker would grow chunk after chunk."""
+    for src in reference_paths:
+        shutil.copy(src, tmp_path / src.name)
+    edit_line(tmp_path / reference_paths[1].name, 3, field(2, b"0x10"))  # refused by Arrow: runs halved
+    edit_line(tmp_path / reference_paths[2].name, 3, field(1, b"1E-5"))  # not the writer's text: kept when packing
+    paths = [str(p) for p in sorted(tmp_path.glob("*.txt"))]
+    _read_chunk(paths, True)  # first calls may build what modules keep for good
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for keep_text in (False, True):
+            assert read_bulk(paths, canonical=keep_text).exact.tolist() == [1]
+            assert gc.collect() == 0
+            assert _read_chunk(paths, keep_text)["rows"] == 2
+            assert gc.collect() == 0
+    finally:
+        if enabled:
+            gc.enable()

@@ -459,23 +459,7 @@ def read_bulk(paths: Sequence[str | Path], *, canonical: bool = False) -> BulkTa
     convert = pcsv.ConvertOptions(column_types={name: pa.float64() for name in CURVE_FIELDS}, null_values=[],
                                   strings_can_be_null=False, quoted_strings_can_be_null=False)
 
-    def parse(lo: int, hi: int) -> list:
-        """The numbers of tables lo..hi-1 (each of their lines is one row). A run Arrow refuses
-        is halved until the refused tables are alone (they go to the exact reader)."""
-        start = kept_end[lo - 1] if lo else 0
-        if kept_end[hi - 1] == start:
-            return []
-        try:
-            return [pcsv.read_csv(pa.py_buffer(compact[start:kept_end[hi - 1]]), read_options=read,
-                                  parse_options=parse_options, convert_options=convert)]
-        except pa.ArrowInvalid:
-            if hi - lo == 1:
-                bad[lo] = True
-                return []
-            half = (lo + hi) // 2
-            return parse(lo, half) + parse(half, hi)
-
-    pieces = parse(0, m) if m else []
+    pieces = _read_runs(compact, kept_end, bad, 0, m, (read, parse_options, convert)) if m else []
     good = np.flatnonzero(~bad)
     columns = {
         name: np.concatenate([numpy_of(p[name]) for p in pieces]) if pieces else np.zeros(0)
@@ -545,6 +529,34 @@ def read_bulk(paths: Sequence[str | Path], *, canonical: bool = False) -> BulkTa
         meta=meta,
         canonical=is_canonical,
     )
+
+
+def _read_runs(compact: "np.ndarray", kept_end: "np.ndarray", bad: "np.ndarray", lo: int, hi: int, options: tuple) -> list:
+    """The numbers of tables lo..hi-1 of ``compact`` (each of their lines is one row). A run
+    Arrow refuses is halved until the refused tables are alone (they are marked in ``bad``, for
+    the exact reader).
+
+    A module-level function, not a closure of :func:`read_bulk`: a recursive closure is a
+    reference cycle that keeps the chunk's text alive until the garbage collector runs, which
+    numpy-heavy code (few Python objects) makes rare; a worker grew by one chunk's text per chunk.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    start = kept_end[lo - 1] if lo else 0
+    if kept_end[hi - 1] == start:
+        return []
+    read, parse_options, convert = options
+    try:
+        return [pcsv.read_csv(pa.py_buffer(compact[start:kept_end[hi - 1]]), read_options=read,
+                              parse_options=parse_options, convert_options=convert)]
+    except pa.ArrowInvalid:
+        if hi - lo == 1:
+            bad[lo] = True
+            return []
+        half = (lo + hi) // 2
+        return (_read_runs(compact, kept_end, bad, lo, half, options)
+                + _read_runs(compact, kept_end, bad, half, hi, options))
 
 
 # Conversions between numpy and Arrow through their buffers. pyarrow's own (to_numpy,
