@@ -185,6 +185,24 @@ ODD = [
     (2, field(22, b"99999999999"), False),
     (2, field(24, b"190-306-383000000000"), False),
     (2, field(24, b"190-306-38300000000000000000"), False),  # beyond int64
+    # the spec's bounds (nnlife.spec._check), at and beyond each
+    (2, field(4, b"a" * 128), True),
+    (2, field(4, b"a" * 129), False),  # an ID of more than 128 characters
+    (2, field(4, b".a"), False),  # not a safe file name
+    (2, field(9, b"2500"), True),
+    (2, field(9, b"2501"), False),  # batch size
+    (2, field(20, b"50-2-3"), True),
+    (2, field(20, b"51-2-3"), False),  # conv padding
+    (2, field(19, b"36-1-2"), True),
+    (2, field(19, b"37-1-2"), False),  # a conv stride beyond the padded side (36)
+    (2, field(22, b"7"), True),
+    (2, field(22, b"8"), False),  # a pooling stride beyond the padded side (7)
+    (2, field(24, b"4000-4000-4000"), True),
+    (2, field(24, b"190-306-4001"), False),  # conv filters
+    (2, field(27, b"4000-100"), True),
+    (2, field(27, b"4001-100"), False),  # FC width
+    (2, lambda l: field(27, b"-".join([b"10"] * 49 + [b"100"]))(field(26, b"-".join([b"0"] * 49))(l)), True),
+    (2, lambda l: field(27, b"-".join([b"10"] * 50 + [b"100"]))(field(26, b"-".join([b"0"] * 50))(l)), False),  # 51 FC layers
 ]
 
 

@@ -59,7 +59,26 @@ import numpy as np
 
 from .errors import InputError, TableFormatError, _short
 from .shapes import analyse
-from .spec import BLOCK_CODES, BOOL_FIELDS, DATASETS, DROPOUT, FLOAT_FIELDS, LIST_FIELDS, POOL, RELU, NetworkSpec
+from .spec import (
+    ACTIVATION_BYTES_PER_VALUE,
+    BLOCK_CODES,
+    BOOL_FIELDS,
+    DATASETS,
+    DROPOUT,
+    FLOAT_FIELDS,
+    LIST_FIELDS,
+    MAX_ACTIVATION_BYTES,
+    MAX_BATCH_SIZE,
+    MAX_CONV_LAYERS,
+    MAX_CONV_PADDING,
+    MAX_FC_LAYERS,
+    MAX_ID_LENGTH,
+    MAX_PARAMS,
+    MAX_WIDTH,
+    POOL,
+    RELU,
+    NetworkSpec,
+)
 from .table import (
     CURVE_FIELDS,
     HEADER_FIELDS,
@@ -538,14 +557,15 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
             out[where] = numpy_of(pc.cast(meta[name].take(arrow_ints(where)), kind))
         return out
 
-    ids = meta["ID"]
-    ok &= (numpy_of(pc.binary_length(ids)) > 0) & ~numpy_of(pc.match_substring(ids, "/"))
+    # the spec's bounds too (nnlife.spec._check): a table beyond one goes to the exact reader,
+    # which names its field
+    ok &= matches("ID", rf"^[A-Za-z0-9_-][A-Za-z0-9._-]{{0,{MAX_ID_LENGTH - 1}}}$")  # a safe file name
     ints = {}
     for name in INT_FIELDS:
         good = matches(name, rf"^{_BULK_INT}$")
         ok &= good
         ints[name] = numbers(name, good, pa.int64())
-    ok &= (ints["random_seed"] < 2**32) & (ints["batch_size"] >= 1)
+    ok &= (ints["random_seed"] < 2**32) & (ints["batch_size"] >= 1) & (ints["batch_size"] <= MAX_BATCH_SIZE)
     bools = {}
     for name in BOOL_FIELDS:
         true = matches(name, "^True$")
@@ -612,7 +632,7 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
 
     n_conv = lists["layer_types"][1]
     codes = lists["layer_types"][0]
-    ok &= n_conv >= 1
+    ok &= (n_conv >= 1) & (n_conv <= MAX_CONV_LAYERS)
     ok &= ~any_per_table("layer_types", ~np.isin(codes, np.array(BLOCK_CODES)))
     for name in ("convKernels", "convStrides", "convPaddings", "convFilters"):
         ok &= lists[name][1] == n_conv
@@ -620,11 +640,14 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
     for name in ("poolKernels", "poolStrides", "poolPaddings"):
         ok &= lists[name][1] == n_pool
     n_fc = lists["FCFilters"][1]
-    ok &= n_fc >= 1
+    ok &= (n_fc >= 1) & (n_fc <= MAX_FC_LAYERS)
     ok &= lists["FC_dropout_layers"][1] == n_fc - 1
     ok &= ~any_per_table("FC_dropout_layers", lists["FC_dropout_layers"][0] > 1)
     for name in ("FCFilters", "convFilters", "convStrides", "poolStrides"):
         ok &= ~any_per_table(name, lists[name][0] < 1)
+    for name in ("FCFilters", "convFilters"):
+        ok &= ~any_per_table(name, lists[name][0] > MAX_WIDTH)
+    ok &= ~any_per_table("convPaddings", lists["convPaddings"][0] > MAX_CONV_PADDING)
     fc, flags = padded("FCFilters", "FC_dropout_layers")
     ok &= fc[np.arange(n), np.maximum(n_fc - 1, 0)] == classes
 
@@ -640,7 +663,7 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
     for i in range(lt.shape[1]):
         on = ok & (i < n_conv)
         k, stride, p, f, code = ck[:, i], np.maximum(cs[:, i], 1), cp[:, i], cf[:, i], lt[:, i]
-        ok &= ~(on & ((k < 1) | (k > d + 2 * p)))
+        ok &= ~(on & ((k < 1) | (k > d + 2 * p) | (cs[:, i] > d + 2 * p)))
         on &= ok
         d = np.where(on, (d + 2 * p - k) // stride + 1, d)
         size = f * d * d
@@ -661,7 +684,7 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
         pool = on & ((code & POOL) > 0)
         j = np.minimum(pool_i, pk_.shape[1] - 1)
         pk, ps, pp = pk_[rows, j], np.maximum(ps_[rows, j], 1), pp_[rows, j]
-        ok &= ~(pool & ((pk < 1) | (pk > d + 2 * pp) | (pp > pk // 2)))
+        ok &= ~(pool & ((pk < 1) | (pk > d + 2 * pp) | (pp > pk // 2) | (ps_[rows, j] > d + 2 * pp)))
         pool &= ok
         d = np.where(pool, (d + 2 * pp - pk) // ps + 1, d)
         size = c * d * d
@@ -688,6 +711,7 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
         width = np.where(on, w, width)
         fwidth = np.where(on, w.astype(float), fwidth)
     ok &= (fparams < _BULK_LIMIT) & (fflops < _BULK_LIMIT) & (4 * fact < _BULK_LIMIT) & (ffeatures < _BULK_LIMIT)
+    ok &= (params <= MAX_PARAMS) & (ACTIVATION_BYTES_PER_VALUE * act <= MAX_ACTIVATION_BYTES)
     if keep_text and bulk.canonical is not None:
         ok &= bulk.canonical
 
@@ -718,8 +742,10 @@ def _ragged_lengths(result: dict, group: str, name: str) -> np.ndarray:
 def _take_rows(result: dict, order: np.ndarray) -> dict:
     """The rows ``order`` of a chunk result, in that order (``raw`` follows its rows)."""
     out: dict = {"count": result.get("count", 0), "rows": len(order), "skipped": result["skipped"]}
-    for group in ("strings", "ints", "bools", "floats", "lengths", "other"):
+    for group in ("ints", "bools", "floats", "lengths", "other"):
         out[group] = {name: values[order] for name, values in result[group].items()}
+    # strings as wide as the longest kept (a dropped table's long text does not widen them)
+    out["strings"] = {name: np.array(values[order].tolist(), dtype=str) for name, values in result["strings"].items()}
     for group in ("lists", "curves"):
         out[group] = {}
         for name, values in result[group].items():
