@@ -587,7 +587,7 @@ def numpy_of(array) -> "np.ndarray":
     return np.frombuffer(data, dtype=dtype)[array.offset : array.offset + len(array)].copy()
 
 
-_NUMPY_TYPES = {"int32": "int32", "int64": "int64", "double": "float64"}
+_NUMPY_TYPES = {"int32": "int32", "int64": "int64", "uint8": "uint8", "double": "float64"}
 
 
 def arrow_bools(mask: "np.ndarray"):
@@ -606,6 +606,60 @@ def arrow_ints(values: "np.ndarray"):
 
     values = np.ascontiguousarray(values, dtype=np.int64)
     return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+
+
+def numpy_objects(array) -> "np.ndarray":
+    """An Arrow string array (or chunked array) as a numpy array of Python strings (None for
+    a null), as ``to_numpy(zero_copy_only=False)`` gives it."""
+    import numpy as np
+
+    values = array.to_pylist()
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def arrow_numbers(values: "np.ndarray", type):
+    """A numpy array of int32, int64, uint8 or float64 as an Arrow array of ``type`` (the same
+    width), through its buffer."""
+    import numpy as np
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values, dtype=_NUMPY_TYPES[str(type)])
+    return pa.Array.from_buffers(type, len(values), [None, pa.py_buffer(values)])
+
+
+def arrow_strings(values: "np.ndarray"):
+    """A numpy unicode array as an Arrow string array (UTF-8), as ``pa.array`` makes it (a
+    numpy unicode array cannot hold trailing NULs, so the padding is never text)."""
+    import numpy as np
+    import pyarrow as pa
+
+    values = np.asarray(values, dtype=str)
+    n = len(values)
+    encoded = np.char.encode(values, "utf-8") if n else np.zeros(0, dtype="S1")
+    lengths = np.char.str_len(encoded).astype(np.int64)
+    width = encoded.dtype.itemsize
+    data = encoded.view(np.uint8).reshape(n, width)[np.arange(width) < lengths[:, None]] if n else np.zeros(0, np.uint8)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(data)))
+
+
+def arrow_optional_strings(values: "list[str | None]"):
+    """A list of strings and Nones as an Arrow string array with nulls."""
+    import numpy as np
+    import pyarrow as pa
+
+    present = np.array([v is not None for v in values], dtype=bool)
+    encoded = [v.encode("utf-8") for v in values if v is not None]
+    lengths = np.zeros(len(values), dtype=np.int64)
+    lengths[present] = [len(b) for b in encoded]
+    offsets = np.zeros(len(values) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    validity = None if present.all() else pa.py_buffer(np.packbits(present, bitorder="little"))
+    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded)),
+                                       validity, len(values) - int(present.sum()))
 
 
 def _words(array: "np.ndarray") -> "np.ndarray":
