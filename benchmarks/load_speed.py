@@ -191,14 +191,25 @@ def peak_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
+def resident_mb() -> float:
+    """This process's memory now (Linux; NaN elsewhere)."""
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return math.nan
+
+
 def record_worker_peaks(folder: Path) -> None:
-    """Make every chunk a worker parses write the worker's peak memory to ``folder``/<pid>
-    (workers are forked, so they run this patched function)."""
+    """Make every chunk a worker parses add a line to ``folder``/<pid>: the worker's peak
+    memory and its memory now, after the chunk (workers are forked, so they run this patched
+    function)."""
     read_chunk = nnlife.analysis._read_chunk
 
     def measured(paths, keep_text):
         result = read_chunk(paths, keep_text)
-        (folder / str(os.getpid())).write_text(str(peak_mb(resource.RUSAGE_SELF)))
+        with open(folder / str(os.getpid()), "a") as out:
+            out.write(f"{peak_mb(resource.RUSAGE_SELF)} {resident_mb()}\n")
         return result
 
     # the pool sends the function by name: make the name lead to this one
@@ -223,7 +234,9 @@ def nnlife_only(root: Path, files: list[Path], workers: int, repeat: int) -> int
     long = data.long()
     t_long = time.perf_counter() - start
     curve_mb = sum(data.networks[name].nbytes for name in ("trainLoss", "valLoss", "valAcc")) / 1e6
-    workers_mb = sorted(float(f.read_text()) for f in peaks.iterdir())
+    chunks = [[line.split() for line in f.read_text().splitlines()] for f in peaks.iterdir()]
+    workers_mb = sorted(float(lines[-1][0]) for lines in chunks)
+    growth = [(len(lines), float(lines[0][1]), float(lines[-1][1])) for lines in chunks]
     shutil.rmtree(peaks, ignore_errors=True)
     load1, load5, _ = os.getloadavg()
     print(f"nnlife load of {len(summary)} tables ({len(long)} half-epoch rows) + summary: {t_load:.2f} s "
@@ -234,6 +247,8 @@ def nnlife_only(root: Path, files: list[Path], workers: int, repeat: int) -> int
           f"the curves themselves {curve_mb:.0f} MB")
     print(f"peak memory of each worker ({len(workers_mb)} processes): "
           + (", ".join(f"{mb:.0f}" for mb in workers_mb) + " MB" if workers_mb else "none (parsed in this process)"))
+    for n, first, last in growth:
+        print(f"  a worker of {n} chunks: {first:.0f} MB after its first chunk, {last:.0f} MB after its last")
     return 0
 
 

@@ -4,6 +4,7 @@ for bit, on every kind of table; what the bulk reader is unsure of goes to the e
 
 from __future__ import annotations
 
+import gc
 import math
 import shutil
 from datetime import datetime, timedelta
@@ -184,11 +185,24 @@ ODD = [
     (2, field(22, b"99999999999"), False),
     (2, field(24, b"190-306-383000000000"), False),
     (2, field(24, b"190-306-38300000000000000000"), False),  # beyond int64
-    # the spec's bounds on what can be built: the bulk path leaves them to the exact reader
-    (2, field(9, b"2501"), False),  # batch size above MAX_BATCH_SIZE
-    (2, field(20, b"0-51-0"), False),  # a conv padding above MAX_CONV_PADDING
-    (2, field(24, b"190-4001-345"), False),  # a filter count above MAX_WIDTH
-    (2, field(4, b".hidden"), False),  # an ID that is not a safe file name
+    # the spec's bounds (nnlife.spec._check), at and beyond each
+    (2, field(4, b"a" * 128), True),
+    (2, field(4, b"a" * 129), False),  # an ID of more than 128 characters
+    (2, field(4, b".a"), False),  # not a safe file name
+    (2, field(9, b"2500"), True),
+    (2, field(9, b"2501"), False),  # batch size
+    (2, field(20, b"50-2-3"), True),
+    (2, field(20, b"51-2-3"), False),  # conv padding
+    (2, field(19, b"36-1-2"), True),
+    (2, field(19, b"37-1-2"), False),  # a conv stride beyond the padded side (36)
+    (2, field(22, b"7"), True),
+    (2, field(22, b"8"), False),  # a pooling stride beyond the padded side (7)
+    (2, field(24, b"4000-4000-4000"), True),
+    (2, field(24, b"190-306-4001"), False),  # conv filters
+    (2, field(27, b"4000-100"), True),
+    (2, field(27, b"4001-100"), False),  # FC width
+    (2, lambda l: field(27, b"-".join([b"10"] * 49 + [b"100"]))(field(26, b"-".join([b"0"] * 49))(l)), True),
+    (2, lambda l: field(27, b"-".join([b"10"] * 50 + [b"100"]))(field(26, b"-".join([b"0"] * 50))(l)), False),  # 51 FC layers
 ]
 
 
@@ -259,3 +273,27 @@ def test_load_uses_the_same_values_in_parallel_chunks(kinds):
     parallel = load(kinds, workers=2, chunk_size=5)
     pd.testing.assert_frame_equal(serial.summary, parallel.summary)
     pd.testing.assert_frame_equal(serial.long(), parallel.long())
+
+
+def test_chunk_readers_leave_no_reference_cycles(tmp_path, reference_paths):
+    """Nothing of a chunk waits for the garbage collector: a cycle would keep the chunk's text
+    and arrays alive until it runs, which numpy-heavy code (few Python objects) makes rare, so a
+    worker would grow chunk after chunk."""
+    for src in reference_paths:
+        shutil.copy(src, tmp_path / src.name)
+    edit_line(tmp_path / reference_paths[1].name, 3, field(2, b"0x10"))  # refused by Arrow: runs halved
+    edit_line(tmp_path / reference_paths[2].name, 3, field(1, b"1E-5"))  # not the writer's text: kept when packing
+    paths = [str(p) for p in sorted(tmp_path.glob("*.txt"))]
+    _read_chunk(paths, True)  # first calls may build what modules keep for good
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for keep_text in (False, True):
+            assert read_bulk(paths, canonical=keep_text).exact.tolist() == [1]
+            assert gc.collect() == 0
+            assert _read_chunk(paths, keep_text)["rows"] == 2
+            assert gc.collect() == 0
+    finally:
+        if enabled:
+            gc.enable()

@@ -1,5 +1,6 @@
 """The command line starts fast: building the parser and running a command import only what
-they use (no torch, matplotlib, scipy or ray for `load`; not even numpy for `sample`)."""
+they use (no torch, matplotlib, scipy or ray for `load`, and no pandas unless a DataFrame is
+asked for; not even numpy for `sample`; importlib.metadata only for `--version`)."""
 
 from __future__ import annotations
 
@@ -25,12 +26,14 @@ def test_commands_map_to_the_modules_that_register_them():
         assert sorted(sub.choices) == sorted(c for c, m in COMMANDS.items() if m == name)
 
 
-def imported_by(argv: list[str]) -> set[str]:
+def imported_by(argv: list[str], full: bool = False) -> set[str]:
+    """The top-level packages a command imported (every module's full name with ``full``)."""
+    name = "m" if full else "m.split('.')[0]"
     code = (
         "import sys\n"
         "from nnlife.cli import main\n"
         f"status = main({argv!r})\n"
-        "print(' '.join(sorted(m.split('.')[0] for m in sys.modules)))\n"
+        f"print(' '.join(sorted({name} for m in sys.modules)))\n"
         "sys.exit(status)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -41,8 +44,8 @@ def imported_by(argv: list[str]) -> set[str]:
 @pytest.mark.parametrize(
     "argv,also_not",
     [
-        (["load", str(REFERENCE / "2021_02_15_13_55_26_539263.txt")], ()),
-        (["load", str(REFERENCE), "--workers", "2"], ()),
+        (["load", str(REFERENCE / "2021_02_15_13_55_26_539263.txt")], ("pandas",)),
+        (["load", str(REFERENCE), "--workers", "2"], ("pandas",)),
         (["sample", "--dataset", "SVHN", "--count", "1", "--seed", "1"], ("pandas", "pyarrow", "numpy")),
     ],
 )
@@ -60,3 +63,22 @@ def test_help_imports_no_heavy_module():
     modules = set(proc.stdout.splitlines()[-1].split())
     assert "load" in proc.stdout and "campaign" in proc.stdout  # every command is listed
     assert not modules & set(HEAVY + ("pandas", "pyarrow")), modules & set(HEAVY)
+
+
+def test_load_imports_pandas_only_for_a_data_frame(tmp_path):
+    out = tmp_path / "summary.csv"
+    modules = imported_by(["load", str(REFERENCE), "--csv", str(out)])
+    assert "pandas" in modules  # the CSV is written from the summary DataFrame
+    assert out.read_text().count("\n") == 4  # the header and the three networks
+
+
+@pytest.mark.parametrize("argv", [["load", str(REFERENCE / "2021_02_15_13_55_26_539263.txt")], ["load", str(REFERENCE)]])
+def test_load_does_not_look_up_the_version(argv):
+    assert "importlib.metadata" not in imported_by(argv, full=True)
+
+
+def test_version_is_looked_up_when_asked():
+    from nnlife import __version__
+
+    proc = subprocess.run([sys.executable, "-m", "nnlife", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout == f"nnlife {__version__}\n" and proc.stderr == ""

@@ -4,18 +4,27 @@ Sample random CNNs from the published taxonomy, train them, record each lifespan
 published table format, analyse such data sets, and predict fitness from early curves.
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
-
 from .errors import DataError, InputError, SpecError, TableFormatError
 from .sample import PlannedNetwork, plan, sample
 from .shapes import analyse
 from .spec import DATASETS, NetworkSpec, dataset_info
 from .table import Curve, Table, read_table, read_tables, write_table
 
-try:
-    __version__ = _version("nnlife")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0+unknown"
+
+def __getattr__(name: str) -> str:
+    # The version is looked up on first use: importlib.metadata (and the email, zipfile and
+    # csv modules it imports) is a tenth of a `nnlife --help`'s start-up.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version("nnlife")
+        except PackageNotFoundError:  # running from a source tree without installation
+            value = "0.0.0+unknown"
+        globals()["__version__"] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DATASETS",

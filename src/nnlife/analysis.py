@@ -91,7 +91,11 @@ from .table import (
     BulkTables,
     arrow_bools,
     arrow_ints,
+    arrow_numbers,
+    arrow_optional_strings,
+    arrow_strings,
     format_table,
+    numpy_objects,
     numpy_of,
     parse_table,
     read_bulk,
@@ -102,6 +106,10 @@ from .outputs import atomic_output, check_writable
 
 # pandas and pyarrow are imported inside the functions that need them: the worker processes
 # only parse tables into numpy arrays, and starting a worker should not pay for those imports.
+# Between numpy and Arrow, loading and summarising go through buffers (nnlife.table's
+# numpy_of, arrow_numbers, arrow_strings, ...): pyarrow's own conversions (to_numpy, pa.array,
+# a Python scalar given to a compute function) import pandas, half a second of CPU, which only
+# what returns a DataFrame needs.
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import pyarrow as pa
@@ -552,9 +560,9 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
             out[where] = numpy_of(pc.cast(meta[name].take(arrow_ints(where)), kind))
         return out
 
-    ids = meta["ID"]
-    # the spec's ID rule (spec._ID_TEXT_RE, at most MAX_ID_LENGTH characters)
-    ok &= numpy_of(pc.match_substring_regex(ids, rf"^[A-Za-z0-9_-][A-Za-z0-9._-]{{0,{MAX_ID_LENGTH - 1}}}$"))
+    # the spec's bounds too (nnlife.spec._check): a table beyond one goes to the exact reader,
+    # which names its field
+    ok &= matches("ID", rf"^[A-Za-z0-9_-][A-Za-z0-9._-]{{0,{MAX_ID_LENGTH - 1}}}$")  # a safe file name
     ints = {}
     for name in INT_FIELDS:
         good = matches(name, rf"^{_BULK_INT}$")
@@ -706,8 +714,7 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
         width = np.where(on, w, width)
         fwidth = np.where(on, w.astype(float), fwidth)
     ok &= (fparams < _BULK_LIMIT) & (fflops < _BULK_LIMIT) & (4 * fact < _BULK_LIMIT) & (ffeatures < _BULK_LIMIT)
-    # the spec's bounds on what can be built (spec.MAX_PARAMS, MAX_ACTIVATION_BYTES)
-    ok &= (fparams <= MAX_PARAMS) & (fact * ACTIVATION_BYTES_PER_VALUE <= MAX_ACTIVATION_BYTES)
+    ok &= (params <= MAX_PARAMS) & (ACTIVATION_BYTES_PER_VALUE * act <= MAX_ACTIVATION_BYTES)
     if keep_text and bulk.canonical is not None:
         ok &= bulk.canonical
 
@@ -738,8 +745,10 @@ def _ragged_lengths(result: dict, group: str, name: str) -> np.ndarray:
 def _take_rows(result: dict, order: np.ndarray) -> dict:
     """The rows ``order`` of a chunk result, in that order (``raw`` follows its rows)."""
     out: dict = {"count": result.get("count", 0), "rows": len(order), "skipped": result["skipped"]}
-    for group in ("strings", "ints", "bools", "floats", "lengths", "other"):
+    for group in ("ints", "bools", "floats", "lengths", "other"):
         out[group] = {name: values[order] for name, values in result[group].items()}
+    # strings as wide as the longest kept (a dropped table's long text does not widen them)
+    out["strings"] = {name: np.array(values[order].tolist(), dtype=str) for name, values in result["strings"].items()}
     for group in ("lists", "curves"):
         out[group] = {}
         for name, values in result[group].items():
@@ -794,14 +803,6 @@ def _offsets(lengths: np.ndarray) -> np.ndarray:
     return offsets
 
 
-def _strings(values: np.ndarray) -> "pa.Array":
-    """A numpy unicode array as an Arrow string array. (Passing ``type=pa.string()`` to
-    ``pa.array`` takes a per-element path thirty times slower; the cast is free.)"""
-    import pyarrow as pa
-
-    return pa.array(values).cast(pa.string())
-
-
 def _assemble(results: list[dict]) -> "pa.Table":
     """Concatenate the chunks' arrays into one table with :func:`parquet_schema`. Each chunk's
     array is dropped once it is copied, so the peak stays near one copy of the data."""
@@ -818,32 +819,34 @@ def _assemble(results: list[dict]) -> "pa.Table":
         arrays = [r[group].pop(name) for r in results]
         return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
 
-    def list_array(values: np.ndarray, lengths: np.ndarray, value_type: "pa.DataType") -> "pa.Array":
-        offsets = pa.array(_offsets(lengths).astype(np.int32), type=pa.int32())
-        return pa.ListArray.from_arrays(offsets, pa.array(values, type=value_type))
+    def list_array(values: "pa.Array", lengths: np.ndarray) -> "pa.Array":
+        return pa.ListArray.from_arrays(arrow_numbers(_offsets(lengths), pa.int32()), values)
 
     columns: dict[str, pa.Array] = {}
     for name in SPEC_FIELDS:
         if name in STRING_FIELDS:
-            columns[name] = _strings(cat("strings", name, str))
+            columns[name] = arrow_strings(cat("strings", name, str))
         elif name in INT_FIELDS:
-            columns[name] = pa.array(cat("ints", name, np.int64), type=pa.int64())
+            columns[name] = arrow_numbers(cat("ints", name, np.int64), pa.int64())
         elif name in BOOL_FIELDS:
-            columns[name] = pa.array(cat("bools", name, bool), type=pa.bool_())
+            columns[name] = arrow_bools(cat("bools", name, bool))
         elif name in FLOAT_FIELDS:
-            columns[name] = pa.array(cat("floats", name, np.float64), type=pa.float64())
+            columns[name] = arrow_numbers(cat("floats", name, np.float64), pa.float64())
         else:
-            columns[name] = list_array(cat("lists", name, np.int64), cat("lengths", name, np.int64), pa.int64())
+            values = arrow_numbers(cat("lists", name, np.int64), pa.int64())
+            columns[name] = list_array(values, cat("lengths", name, np.int64))
+    # integer_fields: the names of the set bits of each mask, in bit order
     masks = cat("other", "int_mask", np.uint8)
-    names_of_mask = {m: [n for b, n in enumerate(FLOAT_FIELDS) if m >> b & 1] for m in np.unique(masks).tolist()}
-    columns["integer_fields"] = pa.array([names_of_mask[m] for m in masks.tolist()], type=pa.list_(pa.string()))
+    bits = (masks[:, None] >> np.arange(len(FLOAT_FIELDS), dtype=np.uint8)) & 1 > 0
+    names = arrow_strings(np.array(FLOAT_FIELDS)[np.nonzero(bits)[1]])
+    columns["integer_fields"] = list_array(names, bits.sum(axis=1))
     lengths = cat("other", "curve_lengths", np.int64)
     for name in CURVE_FIELDS[1:]:
-        columns[name] = list_array(cat("curves", name, np.float64), lengths, pa.float64())
+        columns[name] = list_array(arrow_numbers(cat("curves", name, np.float64), pa.float64()), lengths)
     for name in DERIVED_INT_FIELDS:
-        columns[name] = pa.array(cat("ints", name, np.int64), type=pa.int64())
-    columns["path"] = _strings(cat("strings", "path", str))
-    columns["raw_text"] = pa.array(raw_text, type=pa.string())
+        columns[name] = arrow_numbers(cat("ints", name, np.int64), pa.int64())
+    columns["path"] = arrow_strings(cat("strings", "path", str))
+    columns["raw_text"] = arrow_optional_strings(raw_text)
     return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
 
 
@@ -890,7 +893,7 @@ def read_parquet_networks(path: str | Path) -> "pa.Table":
             raise InputError(f"{path}: column '{want.name}': expected no missing values")
     networks = networks.select(schema.names).cast(schema)
     if networks.num_rows:
-        lengths = [pc.list_value_length(networks[name]).to_numpy() for name in CURVE_FIELDS[1:]]
+        lengths = [numpy_of(pc.list_value_length(networks[name])) for name in CURVE_FIELDS[1:]]
         bad = np.flatnonzero((lengths[0] < 1) | (lengths[0] != lengths[1]) | (lengths[0] != lengths[2]))
         if len(bad):
             row = int(bad[0])
@@ -1042,7 +1045,7 @@ def _flat_list(column: "pa.ChunkedArray | pa.Array") -> tuple[np.ndarray, np.nda
 
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    return column.flatten().to_numpy(), pc.list_value_length(column).to_numpy().astype(np.int64)
+    return numpy_of(column.flatten()), numpy_of(pc.list_value_length(column)).astype(np.int64)
 
 
 def _list_text(column: "pa.ChunkedArray") -> np.ndarray:
@@ -1050,7 +1053,10 @@ def _list_text(column: "pa.ChunkedArray") -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    return pc.binary_join(pc.cast(column, pa.list_(pa.string())), "-").to_numpy(zero_copy_only=False)
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    dashes = arrow_strings(np.full(len(column), "-"))  # an array, not the scalar "-" (see above)
+    return numpy_objects(pc.binary_join(pc.cast(column, pa.list_(pa.string())), dashes))
 
 
 def curve_stats(values: np.ndarray, lengths: np.ndarray, best: str) -> dict[str, np.ndarray]:
@@ -1128,10 +1134,10 @@ def summary_columns(networks: "pa.Table") -> dict[str, np.ndarray]:
     """The columns of :func:`summarise` as numpy arrays, in order (no pandas needed)."""
     n = networks.num_rows
     col: dict[str, object] = {}
-    col["ID"] = networks["ID"].to_numpy()
-    dataset = networks["dataset"].to_numpy()
+    col["ID"] = numpy_objects(networks["ID"])
+    dataset = numpy_objects(networks["dataset"])
     col["dataset"] = dataset
-    col["path"] = networks["path"].to_numpy()
+    col["path"] = numpy_objects(networks["path"])
     classes_of = {name: info.classes for name, info in DATASETS.items()}
     classes = np.array([classes_of[d] for d in dataset.tolist()], dtype=np.int64)
     col["classes"] = classes
@@ -1146,7 +1152,7 @@ def summary_columns(networks: "pa.Table") -> dict[str, np.ndarray]:
     col["n_conv"] = n_conv
     col["n_fc"] = lists["FCFilters"][1]
     for name in DERIVED_INT_FIELDS:
-        col[name] = networks[name].to_numpy()
+        col[name] = numpy_of(networks[name])
     col["n_pool"] = per_network((codes & POOL) > 0, segment)
     col["n_relu"] = per_network((codes & RELU) > 0, segment)
     col["n_conv_dropout"] = per_network((codes & DROPOUT) > 0, segment)
@@ -1164,8 +1170,10 @@ def summary_columns(networks: "pa.Table") -> dict[str, np.ndarray]:
             continue
         if name in LIST_FIELDS:
             col[name] = _list_text(networks[name])
+        elif name in STRING_FIELDS:
+            col[name] = numpy_objects(networks[name])
         else:
-            col[name] = networks[name].to_numpy()
+            col[name] = numpy_of(networks[name])
 
     curves = {name: _flat_list(networks[name]) for name in CURVE_METRICS}
     lengths = curves["valAcc"][1]

@@ -469,23 +469,7 @@ def read_bulk(paths: Sequence[str | Path], *, canonical: bool = False) -> BulkTa
     convert = pcsv.ConvertOptions(column_types={name: pa.float64() for name in CURVE_FIELDS}, null_values=[],
                                   strings_can_be_null=False, quoted_strings_can_be_null=False)
 
-    def parse(lo: int, hi: int) -> list:
-        """The numbers of tables lo..hi-1 (each of their lines is one row). A run Arrow refuses
-        is halved until the refused tables are alone (they go to the exact reader)."""
-        start = kept_end[lo - 1] if lo else 0
-        if kept_end[hi - 1] == start:
-            return []
-        try:
-            return [pcsv.read_csv(pa.py_buffer(compact[start:kept_end[hi - 1]]), read_options=read,
-                                  parse_options=parse_options, convert_options=convert)]
-        except pa.ArrowInvalid:
-            if hi - lo == 1:
-                bad[lo] = True
-                return []
-            half = (lo + hi) // 2
-            return parse(lo, half) + parse(half, hi)
-
-    pieces = parse(0, m) if m else []
+    pieces = _read_runs(compact, kept_end, bad, 0, m, (read, parse_options, convert)) if m else []
     good = np.flatnonzero(~bad)
     columns = {
         name: np.concatenate([numpy_of(p[name]) for p in pieces]) if pieces else np.zeros(0)
@@ -557,6 +541,34 @@ def read_bulk(paths: Sequence[str | Path], *, canonical: bool = False) -> BulkTa
     )
 
 
+def _read_runs(compact: "np.ndarray", kept_end: "np.ndarray", bad: "np.ndarray", lo: int, hi: int, options: tuple) -> list:
+    """The numbers of tables lo..hi-1 of ``compact`` (each of their lines is one row). A run
+    Arrow refuses is halved until the refused tables are alone (they are marked in ``bad``, for
+    the exact reader).
+
+    A module-level function, not a closure of :func:`read_bulk`: a recursive closure is a
+    reference cycle that keeps the chunk's text alive until the garbage collector runs, which
+    numpy-heavy code (few Python objects) makes rare; a worker grew by one chunk's text per chunk.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    start = kept_end[lo - 1] if lo else 0
+    if kept_end[hi - 1] == start:
+        return []
+    read, parse_options, convert = options
+    try:
+        return [pcsv.read_csv(pa.py_buffer(compact[start:kept_end[hi - 1]]), read_options=read,
+                              parse_options=parse_options, convert_options=convert)]
+    except pa.ArrowInvalid:
+        if hi - lo == 1:
+            bad[lo] = True
+            return []
+        half = (lo + hi) // 2
+        return (_read_runs(compact, kept_end, bad, lo, half, options)
+                + _read_runs(compact, kept_end, bad, half, hi, options))
+
+
 # Conversions between numpy and Arrow through their buffers. pyarrow's own (to_numpy,
 # pa.array, a compute function given a Python scalar) import pandas, half a second of CPU and
 # tens of MB in every worker process that parses tables and never needs pandas.
@@ -585,7 +597,7 @@ def numpy_of(array) -> "np.ndarray":
     return np.frombuffer(data, dtype=dtype)[array.offset : array.offset + len(array)].copy()
 
 
-_NUMPY_TYPES = {"int32": "int32", "int64": "int64", "double": "float64"}
+_NUMPY_TYPES = {"int32": "int32", "int64": "int64", "uint8": "uint8", "double": "float64"}
 
 
 def arrow_bools(mask: "np.ndarray"):
@@ -604,6 +616,60 @@ def arrow_ints(values: "np.ndarray"):
 
     values = np.ascontiguousarray(values, dtype=np.int64)
     return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+
+
+def numpy_objects(array) -> "np.ndarray":
+    """An Arrow string array (or chunked array) as a numpy array of Python strings (None for
+    a null), as ``to_numpy(zero_copy_only=False)`` gives it."""
+    import numpy as np
+
+    values = array.to_pylist()
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def arrow_numbers(values: "np.ndarray", type):
+    """A numpy array of int32, int64, uint8 or float64 as an Arrow array of ``type`` (the same
+    width), through its buffer."""
+    import numpy as np
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values, dtype=_NUMPY_TYPES[str(type)])
+    return pa.Array.from_buffers(type, len(values), [None, pa.py_buffer(values)])
+
+
+def arrow_strings(values: "np.ndarray"):
+    """A numpy unicode array as an Arrow string array (UTF-8), as ``pa.array`` makes it (a
+    numpy unicode array cannot hold trailing NULs, so the padding is never text)."""
+    import numpy as np
+    import pyarrow as pa
+
+    values = np.asarray(values, dtype=str)
+    n = len(values)
+    encoded = np.char.encode(values, "utf-8") if n else np.zeros(0, dtype="S1")
+    lengths = np.char.str_len(encoded).astype(np.int64)
+    width = encoded.dtype.itemsize
+    data = encoded.view(np.uint8).reshape(n, width)[np.arange(width) < lengths[:, None]] if n else np.zeros(0, np.uint8)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(data)))
+
+
+def arrow_optional_strings(values: "list[str | None]"):
+    """A list of strings and Nones as an Arrow string array with nulls."""
+    import numpy as np
+    import pyarrow as pa
+
+    present = np.array([v is not None for v in values], dtype=bool)
+    encoded = [v.encode("utf-8") for v in values if v is not None]
+    lengths = np.zeros(len(values), dtype=np.int64)
+    lengths[present] = [len(b) for b in encoded]
+    offsets = np.zeros(len(values) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    validity = None if present.all() else pa.py_buffer(np.packbits(present, bitorder="little"))
+    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded)),
+                                       validity, len(values) - int(present.sum()))
 
 
 def _words(array: "np.ndarray") -> "np.ndarray":

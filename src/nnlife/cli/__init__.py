@@ -53,13 +53,25 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+class _Version(argparse.Action):
+    """``--version``, looking the version up only when asked (see ``nnlife.__getattr__``)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help=help or "show program's version number and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[override]
+        from .. import __version__
+
+        print(f"nnlife {__version__}")
+        parser.exit()
+
+
 def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser of every command, or, given the arguments, of the command group they name
     (the others are not imported)."""
-    from .. import __version__
-
     parser = Parser(prog="nnlife", description="Learning-curve data sets of random neural networks.")
-    parser.add_argument("--version", action="version", version=f"nnlife {__version__}")
+    parser.add_argument("--version", action=_Version)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     subparsers.required = True
     modules = COMMAND_MODULES
