@@ -1,6 +1,7 @@
 """The published table format: byte-exact round trip, atomic writes, and one-line errors."""
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -149,7 +150,7 @@ BAD_CASES = [
     (2, _replace_field(26, ""), "FC_dropout_layers", "1 entries"),
     (2, _replace_field(16, "4-1-9"), "layer_types", "block codes in 1..7"),
     (2, _replace_field(27, "145-10"), "FCFilters", "last entry 100"),
-    (2, _replace_field(9, "-5"), "batch_size", "positive"),
+    (2, _replace_field(9, "-5"), "batch_size", "an integer in [1, 2500]"),
     (7, _replace_field(20, "3"), "convPaddings", "empty field"),
     (1, lambda l: l.replace("valAcc", "valAccuracy"), "valAcc", "header column 4"),
 ]
@@ -188,3 +189,32 @@ def test_missing_newline_and_non_ascii(reference_paths, tmp_path):
         read_table(bad)
     with pytest.raises(InputError, match="no such table file"):
         read_table(tmp_path / "missing.txt")
+
+
+def test_numbers_too_long_for_python_are_a_field_error(reference_paths, tmp_path):
+    # Python refuses int() of more than 4,300 digits with a ValueError of its own
+    for line, index, field in ((2, 24, "convFilters"), (2, 5, "random_seed"), (3, 3, "valAcc")):
+        bad = _corrupt(reference_paths, tmp_path, line, _replace_field(index, "7" * 5000))
+        with pytest.raises(TableFormatError) as info:
+            read_table(bad)
+        assert (info.value.line, info.value.field) == (line, field)
+
+
+def test_hidden_tables_are_listed_apart(reference_dir, tmp_path):
+    from nnlife.table import hidden_tables
+
+    shutil.copytree(reference_dir, tmp_path / "t")
+    (tmp_path / "t" / ".draft.txt").write_text("x\n")
+    assert [p.name for p in find_tables([tmp_path])] == sorted(p.name for p in reference_dir.glob("*.txt"))
+    assert hidden_tables([tmp_path]) == [tmp_path / "t" / ".draft.txt"]
+
+
+def test_reader_takes_regular_files_only(tmp_path):
+    fifo = tmp_path / "p.txt"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match=r"is a FIFO \(named pipe\), expected a table file$"):
+        read_table(fifo)  # opened without blocking: returns at once
+    with pytest.raises(InputError, match="is a directory, expected a table file$"):
+        read_table(tmp_path)
+    with pytest.raises(InputError, match="is a FIFO"):
+        find_tables([fifo])

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import InputError, TableFormatError
+from .errors import InputError, TableFormatError, _short
 from .shapes import analyse
 from .spec import BOOL_FIELDS, DATASETS, FLOAT_FIELDS, LIST_FIELDS, NetworkSpec
 from .table import (
@@ -64,9 +64,11 @@ from .table import (
     atomic_write_text,
     find_tables,
     format_table,
+    parse_table,
     read_table,
     table_path,
 )
+from .outputs import atomic_output, check_writable
 
 # pandas and pyarrow are imported inside the functions that need them: the worker processes
 # only parse tables into numpy arrays, and starting a worker should not pay for those imports.
@@ -590,22 +592,14 @@ def write_parquet(networks: "pa.Table", out: str | Path) -> Path:
     from . import __version__
 
     out = Path(out)
-    if out.is_dir():
-        raise InputError(f"{out}: is a directory, expected a Parquet file name")
-    out.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         b"nnlife.version": __version__.encode(),
         b"nnlife.format": str(FORMAT_VERSION).encode(),
         b"nnlife.layout": LAYOUT.encode(),
     }
     table = networks.cast(parquet_schema()).replace_schema_metadata(meta)
-    tmp = out.parent / f"{TEMP_PREFIX}{out.name}.part"
-    try:
+    with atomic_output(out) as tmp:  # any failed write: one OutputError naming `out`
         pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return out
 
 
@@ -652,13 +646,72 @@ def _iter_tables(networks: "pa.Table") -> Iterator[tuple[Table, str | None]]:
 
 def unpack(parquet: str | Path, out_dir: str | Path) -> list[Path]:
     """Write every network of a packed Parquet file as its published table,
-    ``<out_dir>/<Dataset dir>_models/<ID>.txt`` (atomically). Returns the paths written."""
+    ``<out_dir>/<Dataset dir>_models/<ID>.txt`` (atomically). Returns the paths written.
+
+    Nothing is written unless every row can be: each row must make a valid spec whose ID is a
+    safe file name (see :mod:`nnlife.spec`), no two rows may share a data set and ID (they
+    would be one file), a row's ``raw_text`` must parse to that row's own spec and curve, and
+    ``out_dir`` must be writable. Each refusal is one :class:`InputError` naming the file and
+    row (rows count from 0)."""
+    parquet = Path(parquet)
     networks = read_parquet_networks(parquet)
-    written = []
-    for table, raw in _iter_tables(networks):
-        text = raw if raw is not None else format_table(table.spec, table.curve)
-        written.append(atomic_write_text(table_path(out_dir, table.spec), text))
-    return written
+    check_writable(out_dir, create=False)
+    jobs: list[tuple[Path, str]] = []
+    first: dict[tuple[str, str], int] = {}
+    ids = networks["ID"].to_pylist()
+    rows = _unpack_rows(parquet, networks, ids)
+    for row, (table, raw) in enumerate(rows):
+        key = (table.spec.dataset, table.spec.ID)
+        if key in first:
+            raise InputError(
+                f"{parquet}: rows {first[key]} and {row}: field 'ID': expected an ID unique within "
+                f"data set {key[0]}, got {key[1]!r} twice (they would be one table file)"
+            )
+        first[key] = row
+        if raw is not None:
+            _check_raw_text(parquet, row, raw, table)
+        jobs.append((table_path(out_dir, table.spec), raw if raw is not None else format_table(table.spec, table.curve)))
+    check_writable(out_dir)
+    return [atomic_write_text(path, text) for path, text in jobs]
+
+
+def _unpack_rows(parquet: Path, networks: "pa.Table", ids: list[str]) -> Iterator[tuple[Table, str | None]]:
+    """The rows of a packed file as tables; a row that is not a valid spec is named."""
+    rows = _iter_tables(networks)
+    row = 0
+    while True:
+        try:
+            item = next(rows)
+        except StopIteration:
+            return
+        except InputError as err:  # a SpecError: field and expectation, without file or row
+            raise InputError(f"{parquet}: row {row} (ID {_short(ids[row])}): {err}") from None
+        yield item
+        row += 1
+
+
+def _check_raw_text(parquet: Path, row: int, raw: str, table: Table) -> None:
+    """A row's verbatim text must be a table of the row's own network and curve (the same
+    spec, and the same values as floats: the text may write them differently, ``1`` for
+    ``1.0``, which is why it was kept)."""
+    where = f"{parquet}: row {row}: column 'raw_text'"
+    try:
+        parsed = parse_table(raw)
+    except TableFormatError as err:
+        at = f" line {err.line}," if err.line else ""
+        field = f" field '{err.field}':" if err.field else ""
+        got = "" if err.got is None else f", got {_short(err.got)}"
+        raise InputError(f"{where}:{at}{field} expected {err.expected}{got}") from None
+
+    def floats(curve: Curve) -> list[list[str]]:
+        return [[repr(float(v)) for v in getattr(curve, name)] for name in CURVE_FIELDS]
+
+    try:
+        same = parsed.spec == table.spec and floats(parsed.curve) == floats(table.curve)
+    except OverflowError:  # a value no float holds cannot be the row's
+        same = False
+    if not same:
+        raise InputError(f"{where}: expected the table of this row's network and curve, got the text of another table")
 
 
 # --------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ import tarfile
 import threading
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -165,7 +166,7 @@ def _content_sha256(path: Path) -> str | None:
         with gzip.open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 22), b""):
                 digest.update(block)
-    except (OSError, EOFError, gzip.BadGzipFile):
+    except (OSError, EOFError, zlib.error):  # gzip.BadGzipFile is an OSError
         return None
     return digest.hexdigest()
 
@@ -206,7 +207,7 @@ def _write_stamp(path: Path, check_id: str, root: Path) -> None:
 
     try:
         atomic_write_text(_stamp_path(path, root), json.dumps(_stamp_of(path, check_id)) + "\n")
-    except OSError:
+    except OSError:  # OutputError is one too
         pass  # a read-only place: the file is verified again next time, nothing worse
 
 
@@ -221,7 +222,11 @@ def verify_file(
     root = data_root(root)
     if is_stamped(path, spec.check_id, root):
         return False
-    if not matches(path, spec):
+    try:
+        good = matches(path, spec)
+    except OSError as err:
+        raise DataError(f"{path}: cannot read: {_why(err)}") from None
+    if not good:
         what = f"md5 {spec.md5}"
         if spec.content_sha256:
             what += f" or decompressed sha256 {spec.content_sha256}"
@@ -309,7 +314,7 @@ def find_file(
     dirs = search_dirs(dataset, root, system=system)
     for d in dirs:
         path = d / spec.name
-        if path.is_file():
+        if _is_file(path):
             verify_file(path, spec, root, looked_in=dirs)
             return path
     if not download_ok:
@@ -322,16 +327,44 @@ def find_file(
 # Readers of the official formats (no verification: see load_data)
 
 
+def _why(err: OSError) -> str:
+    return err.strerror or str(err) or type(err).__name__
+
+
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; a place that cannot be searched (permission denied on a
+    directory on the way) is named, not taken for a missing file."""
+    try:
+        return path.is_file()
+    except OSError as err:  # pathlib raises PermissionError (it ignores only ENOENT and the like)
+        raise DataError(f"{path}: cannot read: {_why(err)}") from None
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The bytes of a data file; one :class:`DataError` line for any failure to read it."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, expected a data file") from None
+    except MemoryError:
+        raise DataError(f"{path}: too large to read into memory") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read: {_why(err)}") from None
+
+
 _IDX_TYPES = {0x08: np.uint8}
 
 
 def read_idx(path: str | Path) -> np.ndarray:
     """An IDX file (the MNIST format; gzip-compressed when its name ends in .gz)."""
     path = Path(path)
+    data = _read_bytes(path)
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as err:
-        raise DataError(f"{path}: cannot read ({err})") from None
+        raw = gzip.decompress(data) if path.suffix == ".gz" else data
+    except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{path}: not a readable gzip file ({err}); expected a gzip-compressed IDX file") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise DataError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
     ndim = raw[3]
@@ -358,45 +391,117 @@ def read_fashion_mnist(paths: dict[str, Path]) -> tuple[np.ndarray, np.ndarray, 
     )
 
 
+# The largest array a CIFAR-100 pickle holds: the training split's images. A pickle may declare
+# any shape; an array larger than this is refused before numpy allocates it.
+_CIFAR_MAX_ARRAY_BYTES = 50_000 * 3 * 32 * 32
+
+
+class _DeclaredTooLarge(pickle.UnpicklingError):
+    pass
+
+
+def _check_declared(shape: object, dtype: object) -> None:
+    """Refuse an array a pickle declares before it is allocated: no objects, and no more
+    bytes than the largest CIFAR-100 split."""
+    try:
+        dtype = np.dtype(dtype)
+        count = 1
+        for n in shape:
+            count *= int(n)
+    except (TypeError, ValueError) as err:
+        raise pickle.UnpicklingError(f"bad array shape or type ({err})") from None
+    if dtype.hasobject:
+        raise pickle.UnpicklingError("an array of Python objects")
+    if count < 0:
+        raise pickle.UnpicklingError(f"an array of negative shape {tuple(shape)}")
+    if count * dtype.itemsize > _CIFAR_MAX_ARRAY_BYTES:
+        raise _DeclaredTooLarge(
+            f"an array of {count:,} x {dtype.itemsize} bytes, more than the largest split "
+            f"(50,000 images, {_CIFAR_MAX_ARRAY_BYTES:,} bytes)"
+        )
+
+
+class _BoundedArray(np.ndarray):
+    """What the CIFAR unpickler rebuilds arrays as: an ndarray whose declared size is checked
+    before numpy allocates it (``__setstate__`` receives shape and type first)."""
+
+    def __setstate__(self, state):
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise pickle.UnpicklingError("bad array state")
+        shape, dtype = (state[1], state[2]) if len(state) == 5 else (state[0], state[1])
+        _check_declared(shape, dtype)
+        super().__setstate__(state)
+
+
+def _reconstruct(subtype, shape, dtype):
+    if subtype is not _BoundedArray:
+        raise pickle.UnpicklingError("unexpected array type")
+    _check_declared(shape, dtype)
+    return np.ndarray.__new__(_BoundedArray, shape, dtype)
+
+
+_NUMPY_SCALAR = (np._core if hasattr(np, "_core") else np.core).multiarray.scalar  # numpy 2 moved it
+
+
+def _scalar(dtype, data=None):
+    _check_declared((), dtype)
+    return _NUMPY_SCALAR(dtype, data) if data is not None else _NUMPY_SCALAR(dtype)
+
+
 class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickles the CIFAR layout (dicts, lists, numpy arrays) and nothing executable."""
+    """Unpickles the CIFAR layout (dicts, lists, numpy arrays) and nothing executable; every
+    array's declared size is bounded before it is allocated."""
 
     _ALLOWED = {
-        ("_codecs", "encode"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"): __import__("codecs").encode,
+        ("numpy", "ndarray"): _BoundedArray,
+        ("numpy", "dtype"): np.dtype,
+        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy.core.multiarray", "scalar"): _scalar,
+        ("numpy._core.multiarray", "scalar"): _scalar,
     }
 
     def find_class(self, module: str, name: str):
-        if (module, name) not in self._ALLOWED:
+        found = self._ALLOWED.get((module, name))
+        if found is None:
             raise pickle.UnpicklingError(f"unexpected object {module}.{name}")
-        if module == "numpy.core.multiarray" and hasattr(np, "_core"):
-            module = "numpy._core.multiarray"  # numpy 2 moved it; the old name warns
-        return super().find_class(module, name)
+        return found
+
+
+_PICKLE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+                  KeyError, IndexError, OverflowError, RecursionError, MemoryError, UnicodeError)
 
 
 def read_cifar_pickle(source: str | Path | bytes, name: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Images ``(N, 3, 32, 32)`` uint8 and fine labels int64 from one CIFAR-100 pickle
+    """Images ``(N, 3, 32, 32)`` uint8 and fine labels int64 (0..99) from one CIFAR-100 pickle
     (``train`` or ``test``), given as a path or as the pickle's bytes."""
     label = name or str(source)
+    expected = "expected a dict with 'data' uint8 (N, 3072) and N 'fine_labels' in 0..99"
+    raw = source if isinstance(source, bytes) else _read_bytes(Path(source))
     try:
-        raw = source if isinstance(source, bytes) else Path(source).read_bytes()
         obj = _ArrayUnpickler(io.BytesIO(raw), encoding="latin1").load()
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as err:
-        raise DataError(f"{label}: not a CIFAR-100 pickle ({err})") from None
+    except _PICKLE_ERRORS as err:
+        raise DataError(f"{label}: not a CIFAR-100 pickle ({str(err).splitlines()[0] if str(err) else type(err).__name__}); {expected}") from None
     if not isinstance(obj, dict):
-        raise DataError(f"{label}: not a CIFAR-100 pickle (expected a dict, got {type(obj).__name__})")
+        raise DataError(f"{label}: not a CIFAR-100 pickle (got a {type(obj).__name__}); {expected}")
     obj = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
     if "data" not in obj or "fine_labels" not in obj:
-        raise DataError(f"{label}: not a CIFAR-100 pickle (expected keys 'data' and 'fine_labels')")
-    x = np.asarray(obj["data"])
-    y = np.asarray(obj["fine_labels"], dtype=np.int64)
+        raise DataError(f"{label}: not a CIFAR-100 pickle (no 'data' or no 'fine_labels'); {expected}")
+    data, labels = obj["data"], obj["fine_labels"]
+    if not isinstance(data, np.ndarray):
+        raise DataError(f"{label}: 'data' is a {type(data).__name__}; {expected}")
+    x = np.asarray(data)
+    if not isinstance(labels, (list, tuple, np.ndarray)) or not all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in labels
+    ):
+        raise DataError(f"{label}: 'fine_labels' is not a list of integers; {expected}")
+    if any(not 0 <= int(v) < 100 for v in labels):
+        bad = next(int(v) for v in labels if not 0 <= int(v) < 100)
+        raise DataError(f"{label}: 'fine_labels' holds {bad}; {expected}")
+    y = np.asarray(labels, dtype=np.int64).reshape(-1)
     if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3 * 32 * 32 or len(x) != len(y):
-        raise DataError(f"{label}: expected 'data' uint8 (N, 3072) and N fine labels, got {x.dtype} {x.shape} and {len(y)}")
+        raise DataError(f"{label}: got 'data' {x.dtype} {x.shape} and {len(y)} fine labels; {expected}")
     return x.reshape(-1, 3, 32, 32), y
 
 
@@ -406,15 +511,25 @@ def read_svhn_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     import scipy.io
 
     path = Path(path)
+    expected = "expected a MATLAB v5 file with X uint8 (32, 32, 3, N) and N labels y in 1..10"
     try:
-        mat = scipy.io.loadmat(path, variable_names=("X", "y"))
-    except Exception as err:  # scipy raises many kinds for a broken file
-        raise DataError(f"{path}: not a readable MATLAB file ({type(err).__name__}: {err})") from None
+        with open(path, "rb") as handle:
+            mat = scipy.io.loadmat(handle, variable_names=("X", "y"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (IsADirectoryError, PermissionError) as err:
+        raise DataError(f"{path}: cannot read: {_why(err)}") from None
+    except Exception as err:  # scipy raises many kinds (ValueError, TypeError, OSError...) for a broken file
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise DataError(f"{path}: not a readable MATLAB file ({type(err).__name__}: {first}); {expected}") from None
     if "X" not in mat or "y" not in mat:
-        raise DataError(f"{path}: expected variables X and y")
+        raise DataError(f"{path}: no variable X or y; {expected}")
     x, y = mat["X"], mat["y"]
-    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[:3] != (32, 32, 3) or y.size != x.shape[3]:
-        raise DataError(f"{path}: expected X uint8 (32, 32, 3, N) and N labels, got X {x.dtype} {x.shape}, y {y.shape}")
+    if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
+        raise DataError(f"{path}: X or y is not an array; {expected}")
+    if (x.dtype != np.uint8 or x.ndim != 4 or x.shape[:3] != (32, 32, 3) or y.size != x.shape[3]
+            or y.dtype.kind not in "ui" or (y.size and (y.min() < 1 or y.max() > 10))):
+        raise DataError(f"{path}: got X {x.dtype} {x.shape}, y {y.dtype} {y.shape}; {expected}")
     y = y.reshape(-1).astype(np.int64)
     y[y == 10] = 0
     return np.ascontiguousarray(x.transpose(3, 2, 0, 1)), y
@@ -448,7 +563,7 @@ def _load_cifar100(root, download_ok, mirror, system):
     # An extracted copy (ours, stamped when we extracted it, or the user's).
     for d in dirs:
         train, test = d / CIFAR100_DIR / "train", d / CIFAR100_DIR / "test"
-        if train.is_file() and test.is_file():
+        if _is_file(train) and _is_file(test):
             (train_x, train_y), (test_x, test_y) = read_cifar_pickle(train), read_cifar_pickle(test)
             _check_cifar(train_x, train_y, train, info.n_train // 100)
             _check_cifar(test_x, test_y, test, info.n_test // 100)

@@ -55,6 +55,33 @@ class DataError(InputError):
     """An image data file that is missing, corrupt, or in the wrong format."""
 
 
+class OutputError(InputError, OSError):
+    """Output that cannot be written: a read-only or full file system, a denied permission,
+    an output path that is a dangling link or a file where a directory is needed.
+
+    ``path`` is the file or directory the user asked for (never a temporary name) and
+    ``reason`` the operating system's words for the failure (``strerror``); ``errno`` is kept.
+    It is an :class:`OSError` too, so code that already handles failed writes as ``OSError``
+    (retries, best-effort stamps) keeps doing so, and an :class:`InputError`, so the command
+    line prints its one line and exits with status 2.
+    """
+
+    def __init__(self, path: str | Path, reason: str, errno: int | None = None):
+        self.path = str(path)
+        self.reason = reason
+        self.message = f"{self.path}: cannot write: {reason}"
+        super().__init__(self.message)
+        self.errno = errno
+        self.strerror = reason
+        self.filename = self.path
+
+    def __str__(self) -> str:  # OSError would print "[Errno N] ..." once errno is set
+        return self.message
+
+    def __reduce__(self):  # picklable across worker processes with its own arguments
+        return (type(self), (self.path, self.reason, self.errno))
+
+
 def _short(value: object, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

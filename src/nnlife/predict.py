@@ -57,6 +57,7 @@ import numpy as np
 
 from .curves import FAMILIES, Family, Fit, fit_family, fit_penguin, penguin_value
 from .errors import InputError
+from .outputs import atomic_output
 from .table import Curve, Table, find_tables, read_table
 
 DEFAULT_TARGET_EPOCH = 20.0
@@ -890,7 +891,7 @@ def write_csv(path: str | Path, rows: Sequence[dict[str, object]]) -> Path:
     path = Path(path)
     if path.parent and not path.parent.is_dir():
         raise InputError(f"{path}: directory {path.parent} does not exist")
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with atomic_output(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else [])
         writer.writeheader()
         for row in rows:

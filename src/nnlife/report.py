@@ -33,6 +33,7 @@ from matplotlib.ticker import MaxNLocator
 from . import __version__
 from .analysis import LEARNED_CHANCE_MULTIPLE, Lifespans, overview
 from .errors import InputError
+from .outputs import atomic_output, check_writable
 from .spec import DATASETS
 
 DPI = 110
@@ -61,7 +62,8 @@ def _new_figure(width: float, height: float):
 
 
 def _save(fig, out: Path, name: str) -> str:
-    fig.savefig(out / name, format="png", dpi=DPI)
+    with atomic_output(out / name) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI)
     return name
 
 
@@ -286,10 +288,7 @@ def build_report(data: Lifespans, out_dir: str | Path, *, curves_per_dataset: in
         raise InputError("no networks to report on: the inputs held no loadable table")
     if curves_per_dataset < 1:
         raise InputError(f"curves per data set {curves_per_dataset!r}: expected a positive integer")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: is a file, expected a directory for the report")
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_writable(Path(out_dir))  # before drawing: a read-only place fails at once
     summary = data.summary
 
     figures: list[Figure] = []
@@ -346,5 +345,6 @@ def build_report(data: Lifespans, out_dir: str | Path, *, curves_per_dataset: in
         )
     parts += ["</body>", "</html>", ""]
     index = out / "index.html"
-    index.write_text("\n".join(parts), encoding="utf-8")
+    with atomic_output(index) as tmp:
+        tmp.write_text("\n".join(parts), encoding="utf-8")
     return index

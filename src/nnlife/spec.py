@@ -10,6 +10,22 @@ Numbers keep the type they were written with: the published generator writes an 
 hyperparameter as the integer ``0`` and everything else as ``repr`` of a float, so a value is
 an ``int`` when its text is an integer and a ``float`` otherwise. That is what makes reading
 and rewriting a published table byte-identical.
+
+What a spec may hold (checked on construction, so every table read and every spec made obeys
+it): the rules that make a network buildable (kernels fit the padded size they meet, one
+pooling triple per pooling block, the last FC layer has one output per class, ...), plus
+upper bounds that keep a typo from asking for an impossible network:
+
+* per field, ten times the published taxonomy's largest value: at most 100 conv layers and
+  50 FC layers, 4,000 conv filters and FC widths, conv padding 50, batch size 2,500; strides at
+  most the padded side they meet (a larger stride gives the same 1 x 1 output);
+* per network, from the shape arithmetic of :mod:`nnlife.shapes`: at most
+  :data:`MAX_PARAMS` parameters (2**33, 32 GiB in fp32) and :data:`MAX_ACTIVATION_BYTES`
+  of activations per image (2**31 bytes, 2 GiB in fp32). The largest network the taxonomy
+  can draw has about 3.2e9 parameters and 0.6e9 bytes of activations per image, so both
+  limits are the next power of two above the taxonomy's largest, doubled;
+* ``ID``: a safe file name, 1 to 128 of ``A-Z a-z 0-9 _ - .``, not starting with ``.`` (the
+  published IDs are ``YYYY_MM_DD_HH_MM_SS_ffffff``; the ID names the table file).
 """
 
 from __future__ import annotations
@@ -122,6 +138,8 @@ def format_value(value: object) -> str:
 
 
 _INT_RE = re.compile(r"-?[0-9]+")
+# Python refuses to convert integers of more than 4,300 digits; no field needs more than this.
+MAX_NUMBER_DIGITS = 400
 
 
 def parse_number(text: str) -> int | float:
@@ -130,6 +148,8 @@ def parse_number(text: str) -> int | float:
     ``nan``, ``inf`` and ``-inf`` are accepted (a diverged network is recorded as measured).
     Raises ``ValueError`` for anything else.
     """
+    if len(text) > MAX_NUMBER_DIGITS or not text.isascii():
+        raise ValueError(text)
     if _INT_RE.fullmatch(text):
         return int(text)
     if text.strip() != text or not text or "_" in text:
@@ -161,6 +181,19 @@ FLOAT_FIELDS = (
     "FC_dropout_rate",
 )
 BOOL_FIELDS = ("train_GPU", "torch_set_deterministic")
+
+# Upper bounds (see the module docstring): ten times the taxonomy's largest value per field,
+# and the next power of two above the taxonomy's largest network, doubled, per network.
+MAX_CONV_LAYERS = 100
+MAX_FC_LAYERS = 50
+MAX_WIDTH = 4_000  # conv filters and FC widths
+MAX_CONV_PADDING = 50
+MAX_BATCH_SIZE = 2_500
+MAX_PARAMS = 2**33
+MAX_ACTIVATION_BYTES = 2**31
+ACTIVATION_BYTES_PER_VALUE = 4  # fp32, as nnlife.shapes counts them
+MAX_ID_LENGTH = 128
+_ID_TEXT_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -273,7 +306,7 @@ def _parse_field(name: str, text: str, path: object, line: int | None) -> object
         if text == "":
             return ()
         parts = text.split("-")
-        if not all(p.isdigit() and p.isascii() for p in parts):
+        if not all(p.isdigit() and p.isascii() and len(p) <= MAX_NUMBER_DIGITS for p in parts):
             raise fail("a list of non-negative integers joined by '-'")
         return tuple(int(p) for p in parts)
     if name in BOOL_FIELDS:
@@ -286,7 +319,7 @@ def _parse_field(name: str, text: str, path: object, line: int | None) -> object
         except ValueError:
             raise fail("a number") from None
     if name in ("random_seed", "batch_size"):
-        if not _INT_RE.fullmatch(text):
+        if len(text) > MAX_NUMBER_DIGITS or not _INT_RE.fullmatch(text):
             raise fail("an integer")
         return int(text)
     if name == "dataset":
@@ -309,12 +342,14 @@ def _check(spec: NetworkSpec) -> tuple[str, str, object] | None:
     if spec.dataset not in DATASETS:
         return ("dataset", f"one of {', '.join(DATASETS)}", spec.dataset)
     info = DATASETS[spec.dataset]
-    if " " in spec.ID or "/" in spec.ID or "\n" in spec.ID:
-        return ("ID", "no spaces, slashes or newlines", spec.ID)
+    if spec.ID and (
+        not isinstance(spec.ID, str) or len(spec.ID) > MAX_ID_LENGTH or not _ID_TEXT_RE.fullmatch(spec.ID)
+    ):
+        return ("ID", f"a file name of 1 to {MAX_ID_LENGTH} of A-Z a-z 0-9 _ - . not starting with '.'", spec.ID)
     if not 0 <= spec.random_seed < 2**32:
         return ("random_seed", "an integer in [0, 2**32)", spec.random_seed)
-    if spec.batch_size < 1:
-        return ("batch_size", "a positive integer", spec.batch_size)
+    if not 1 <= spec.batch_size <= MAX_BATCH_SIZE:
+        return ("batch_size", f"an integer in [1, {MAX_BATCH_SIZE}]", spec.batch_size)
     if spec.loss_fn != "CrossEntropyLoss":
         return ("loss_fn", "CrossEntropyLoss", spec.loss_fn)
     if spec.optimizer != "SGD":
@@ -333,8 +368,8 @@ def _check(spec: NetworkSpec) -> tuple[str, str, object] | None:
             return (name, "a rate in [0, 1)", getattr(spec, name))
 
     n = len(spec.layer_types)
-    if n < 1:
-        return ("layer_types", "at least one convolutional layer", "")
+    if not 1 <= n <= MAX_CONV_LAYERS:
+        return ("layer_types", f"1 to {MAX_CONV_LAYERS} convolutional layers", f"{n} codes")
     for code in spec.layer_types:
         if code not in BLOCK_CODES:
             return ("layer_types", "block codes in 1..7", format_value(spec.layer_types))
@@ -346,39 +381,70 @@ def _check(spec: NetworkSpec) -> tuple[str, str, object] | None:
         if len(getattr(spec, name)) != n_pool:
             return (name, f"{n_pool} entries (one per pooling block in layer_types)", format_value(getattr(spec, name)))
     m = len(spec.FCFilters)
-    if m < 1:
-        return ("FCFilters", "at least one fully connected layer", "")
+    if not 1 <= m <= MAX_FC_LAYERS:
+        return ("FCFilters", f"1 to {MAX_FC_LAYERS} fully connected layers", f"{m} widths")
     if len(spec.FC_dropout_layers) != m - 1:
         return ("FC_dropout_layers", f"{m - 1} entries (one per hidden FC layer)", format_value(spec.FC_dropout_layers))
     if any(flag not in (0, 1) for flag in spec.FC_dropout_layers):
         return ("FC_dropout_layers", "flags 0 or 1", format_value(spec.FC_dropout_layers))
     if spec.FCFilters[-1] != info.classes:
         return ("FCFilters", f"last entry {info.classes} (the classes of {spec.dataset})", format_value(spec.FCFilters))
-    if any(w < 1 for w in spec.FCFilters):
-        return ("FCFilters", "widths >= 1", format_value(spec.FCFilters))
-    if any(f < 1 for f in spec.convFilters):
-        return ("convFilters", "filter counts >= 1", format_value(spec.convFilters))
+    if any(not 1 <= w <= MAX_WIDTH for w in spec.FCFilters):
+        return ("FCFilters", f"widths in [1, {MAX_WIDTH}]", format_value(spec.FCFilters))
+    if any(not 1 <= f <= MAX_WIDTH for f in spec.convFilters):
+        return ("convFilters", f"filter counts in [1, {MAX_WIDTH}]", format_value(spec.convFilters))
+    if any(p > MAX_CONV_PADDING for p in spec.convPaddings):
+        return ("convPaddings", f"paddings in [0, {MAX_CONV_PADDING}]", format_value(spec.convPaddings))
     if any(s < 1 for s in spec.convStrides):
         return ("convStrides", "strides >= 1", format_value(spec.convStrides))
     if any(s < 1 for s in spec.poolStrides):
         return ("poolStrides", "strides >= 1", format_value(spec.poolStrides))
 
-    # Walk the spatial size: every kernel must fit the (padded) size it meets.
+    # Walk the spatial size: every kernel must fit the (padded) size it meets. The walk also
+    # sums parameters and activation values exactly as nnlife.shapes.analyse does (shapes
+    # imports this module, so it cannot be called from here; a test holds the two equal).
     d = info.side
+    c = info.channels
+    params = 0
+    values = 0
     pool_i = 0
     for i, code in enumerate(spec.layer_types):
-        k, s, p = spec.convKernels[i], spec.convStrides[i], spec.convPaddings[i]
+        k, s, p, f = spec.convKernels[i], spec.convStrides[i], spec.convPaddings[i], spec.convFilters[i]
         if k < 1 or k > d + 2 * p:
             return ("convKernels", f"kernel of conv layer {i + 1} in [1, {d + 2 * p}] (input side {d}, padding {p})", k)
+        if s > d + 2 * p:
+            return ("convStrides", f"stride of conv layer {i + 1} in [1, {d + 2 * p}] (the padded input side)", s)
         d = conv_out(d, k, s, p)
+        params += f * c * k * k + f
+        c = f
+        # the conv output, and the ReLU and dropout outputs of the same shape
+        values += f * d * d * (1 + bool(code & RELU) + bool(code & DROPOUT))
         if code & POOL:
             pk, ps, pp = spec.poolKernels[pool_i], spec.poolStrides[pool_i], spec.poolPaddings[pool_i]
             if pk < 1 or pk > d + 2 * pp:
                 return ("poolKernels", f"kernel of pooling layer {pool_i + 1} in [1, {d + 2 * pp}] (input side {d})", pk)
             if pp > pk // 2:
                 return ("poolPaddings", f"padding of pooling layer {pool_i + 1} at most half its kernel ({pk // 2})", pp)
+            if ps > d + 2 * pp:
+                return ("poolStrides", f"stride of pooling layer {pool_i + 1} in [1, {d + 2 * pp}] (the padded input side)", ps)
             d = conv_out(d, pk, ps, pp)
+            values += c * d * d
             pool_i += 1
+    width = c * d * d
+    conv_params = params
+    for j, w in enumerate(spec.FCFilters):
+        params += w * width + w
+        width = w
+        values += w * (1 + (j < len(spec.FC_dropout_layers) and spec.FC_dropout_layers[j] == 1))
+    if params > MAX_PARAMS:
+        blame = "convFilters" if 2 * conv_params >= params else "FCFilters"
+        return (blame, f"a network of at most {MAX_PARAMS:,} parameters (2**33)", f"{params:,} parameters")
+    if values * ACTIVATION_BYTES_PER_VALUE > MAX_ACTIVATION_BYTES:
+        return (
+            "convFilters",
+            f"a network of at most {MAX_ACTIVATION_BYTES:,} bytes of activations per image (2**31)",
+            f"{values * ACTIVATION_BYTES_PER_VALUE:,} bytes",
+        )
     return None
 
 

@@ -5,26 +5,34 @@ per half epoch (0.5, 1.0, ...). Line 2 holds all 28 fields, later lines the four
 and 24 empty ones; fields are separated by exactly one space and every line ends in ``\\n``.
 
 Writing is atomic: the text goes to a hidden temporary file in the same directory, is flushed
-to disk, and is renamed over the final name, so a reader (or a crash) never sees half a table.
+to disk, and is renamed over the final name, so a reader (or a crash) never sees half a table
+(see :mod:`nnlife.outputs`: mode ``0666 & ~umask``, one :class:`~nnlife.errors.OutputError`
+for any failed write).
+
+Reading takes regular files only, of at most :data:`MAX_TABLE_BYTES`; anything that cannot be
+read becomes one :class:`~nnlife.errors.InputError` line naming the file.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import tempfile
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from .errors import InputError, TableFormatError
+from .outputs import TEMP_PREFIX, atomic_write_text, check_writable  # noqa: F401 (re-exported)
 from .spec import NetworkSpec, format_value, parse_number
 
 CURVE_FIELDS = ("epochs", "trainLoss", "valLoss", "valAcc")
 HEADER_FIELDS = CURVE_FIELDS + NetworkSpec.field_names()
 HEADER = " ".join(HEADER_FIELDS)
 N_FIELDS = len(HEADER_FIELDS)  # 28
-TEMP_PREFIX = ".nnlife-tmp-"
+# A table of 40 epochs is about 10 KB; one of 100,000 half epochs about 6 MB. A file larger than
+# this is not a table, and reading it whole (a FIFO, /dev/zero, a mistaken data file) is refused.
+MAX_TABLE_BYTES = 16 * 2**20
 
 
 @dataclass(frozen=True)
@@ -92,40 +100,6 @@ def table_path(root: str | Path, spec: NetworkSpec) -> Path:
     return Path(root) / spec.info.models_dir / f"{spec.ID}.txt"
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` so that no partial file is ever visible under that name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_table(root: str | Path, spec: NetworkSpec, curve: Curve) -> Path:
     """Write ``<root>/<Dataset dir>_models/<ID>.txt`` atomically; returns its path."""
     return atomic_write_text(table_path(root, spec), format_table(spec, curve))
@@ -138,6 +112,12 @@ def write_table(root: str | Path, spec: NetworkSpec, curve: Curve) -> Path:
 def parse_table(text: str, path: str | Path | None = None) -> Table:
     """Parse the text of a table. Raises :class:`TableFormatError` naming the file, line and
     field of the first problem."""
+    cr = text.find("\r")
+    if cr >= 0:
+        raise TableFormatError(
+            path, text.count("\n", 0, cr) + 1, None,
+            "lines ending in \\n only, not \\r\\n (convert the file with dos2unix)", "\r",
+        )
     if not text.endswith("\n"):
         raise TableFormatError(path, None, None, "every line to end in a newline (\\n)", "no newline at end of file")
     lines = text[:-1].split("\n")
@@ -177,14 +157,11 @@ def parse_table(text: str, path: str | Path | None = None) -> Table:
 
 
 def read_table(path: str | Path) -> Table:
-    """Read one table file."""
+    """Read one table file. Raises :class:`InputError` naming the file for anything that is
+    not a readable regular file of at most :data:`MAX_TABLE_BYTES`, and
+    :class:`TableFormatError` for a malformed table."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such table file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, expected a table file") from None
+    data = read_regular_file(path, MAX_TABLE_BYTES, "table file")
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError as err:
@@ -193,22 +170,93 @@ def read_table(path: str | Path) -> Table:
     return parse_table(text, path)
 
 
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def read_regular_file(path: str | Path, limit: int, what: str = "file") -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes. Anything else (missing,
+    unreadable, a directory, FIFO or device, too large) raises one :class:`InputError` line
+    naming ``path``. A FIFO is opened without blocking, so a pipe without a writer never hangs."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise InputError(f"{path}: a symbolic link to {os.readlink(path)}, which does not exist; expected a {what}") from None
+        raise InputError(f"{path}: no such {what}") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read: {err.strerror or err}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = next((name for test, name in _FILE_KINDS if test(st.st_mode)), "not a regular file")
+            raise InputError(f"{path}: is {kind}, expected a {what}")
+        if st.st_size > limit:
+            raise InputError(f"{path}: is {st.st_size:,} bytes, expected a {what} of at most {limit:,} bytes")
+        chunks = []
+        size = 0
+        while size <= limit:  # the file may grow after fstat: never read past the limit
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise InputError(f"{path}: is more than {limit:,} bytes, expected a {what} of at most {limit:,} bytes")
+        return b"".join(chunks)
+    except OSError as err:
+        raise InputError(f"{path}: cannot read: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
+
+
 def find_tables(paths: Iterable[str | Path]) -> list[Path]:
     """Every table under the given files and directories (``*.txt``, recursively, sorted;
-    hidden files such as unfinished temporary writes are skipped)."""
+    hidden files such as unfinished temporary writes are skipped: see :func:`hidden_tables`)."""
     found: list[Path] = []
     for p in paths:
         p = Path(p)
-        if p.is_dir():
-            found.extend(
-                f for f in sorted(p.rglob("*.txt"))
-                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
-            )
-        elif p.is_file():
-            found.append(p)
+        if _kind(p) == "directory":
+            found.extend(f for f, hidden in _txt_files(p) if not hidden)
         else:
-            raise InputError(f"{p}: no such file or directory")
+            found.append(p)
     return found
+
+
+def hidden_tables(paths: Iterable[str | Path]) -> list[Path]:
+    """The ``*.txt`` files that :func:`find_tables` skips under the given directories because
+    a part of their path starts with ``.`` (nnlife's unfinished writes, editors' backups)."""
+    return [f for p in paths if Path(p).is_dir() for f, hidden in _txt_files(Path(p)) if hidden]
+
+
+def _txt_files(directory: Path) -> Iterator[tuple[Path, bool]]:
+    for f in sorted(directory.rglob("*.txt")):
+        if f.is_file():
+            yield f, any(part.startswith(".") for part in f.relative_to(directory).parts)
+
+
+def _kind(p: Path) -> str:
+    """``directory`` or ``file`` for an input path; one :class:`InputError` line otherwise."""
+    try:
+        mode = os.stat(p).st_mode
+    except FileNotFoundError:
+        if p.is_symlink():
+            raise InputError(f"{p}: a symbolic link to {os.readlink(p)}, which does not exist") from None
+        raise InputError(f"{p}: no such file or directory") from None
+    except OSError as err:
+        raise InputError(f"{p}: cannot read: {err.strerror or err}") from None
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISREG(mode):
+        return "file"
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+    raise InputError(f"{p}: is {kind}, expected a table, a directory of tables or a Parquet file")
 
 
 def read_tables(*paths: str | Path) -> Iterator[Table]:

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "analysis",
     "prediction",
     "campaigns",
+    "download",
 ]
 
 

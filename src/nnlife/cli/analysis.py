@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from ..analysis import Lifespans, load, overview, pack, unpack
+from ..outputs import atomic_output, check_writable, check_writable_file
+from ..table import hidden_tables
 from . import argtypes
 
 
@@ -86,9 +88,13 @@ def _progress_bar():
     return update
 
 
-def _print_loaded(data: Lifespans, verb: str = "loaded") -> None:
+def _print_loaded(data: Lifespans, verb: str = "loaded", paths: list[Path] | None = None) -> None:
     for s in data.skipped:
         print(f"skipped {s.message}", file=sys.stderr)
+    hidden = hidden_tables(paths or [])
+    if hidden:  # unfinished writes and the like: said, not silently dropped
+        print(f"skipped {len(hidden)} hidden file{'s' * (len(hidden) != 1)} (a name starting with '.', "
+              f"e.g. an unfinished write), such as {hidden[0]}", file=sys.stderr)
     parquet = f" and {data.n_parquet} Parquet file{'s' * (data.n_parquet != 1)}" if data.n_parquet else ""
     print(f"{verb} {len(data)} networks from {data.n_tables} table{'s' * (data.n_tables != 1)}{parquet}")
     print(f"skipped {len(data.skipped)} malformed table{'s' * (len(data.skipped) != 1)}")
@@ -113,20 +119,23 @@ def format_overview(data: Lifespans) -> str:
 
 
 def run_load(args: argparse.Namespace) -> int:
+    if args.csv is not None:
+        check_writable_file(args.csv)  # before the load, which may take minutes
     data = _load(args)
-    _print_loaded(data)
+    _print_loaded(data, paths=args.paths)
     if len(data):
         print(format_overview(data))
     if args.csv is not None:
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
-        data.summary.to_csv(args.csv, index=False)
+        with atomic_output(args.csv) as tmp:
+            data.summary.to_csv(tmp, index=False)
         print(f"summary of {len(data)} networks written to {args.csv}")
     return 0
 
 
 def run_pack(args: argparse.Namespace) -> int:
+    check_writable_file(args.out)
     data = pack(args.paths, args.out, strict=args.strict, workers=args.workers)
-    _print_loaded(data, "packed")
+    _print_loaded(data, "packed", args.paths)
     print(f"wrote {args.out} ({args.out.stat().st_size:,} bytes)")
     return 0
 
@@ -140,8 +149,9 @@ def run_unpack(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     from ..report import build_report
 
+    check_writable(args.out, create=False)  # before the load; nothing is left if it fails
     data = _load(args)
-    _print_loaded(data)
+    _print_loaded(data, paths=args.paths)
     index = build_report(data, args.out, curves_per_dataset=args.curves)
     print(f"report written to {index}")
     return 0
