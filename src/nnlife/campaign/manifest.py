@@ -1,5 +1,6 @@
-"""The manifest ``DIR/campaign.json``: a campaign's defining options and every planned network
-(data set, seed, conv-layer count, ID, batch size, FLOPs), written once, atomically, before
+"""The manifest ``DIR/campaign.json``: a campaign's defining options and every planned unit, one
+per network and repeat (data set, seed, conv-layer count, ID, batch size, FLOPs, repeat and
+the ID of the network's repeat 0), written once, atomically, before
 anything is trained; re-running the same command reuses it, and a command whose defining
 options differ is refused, naming the option."""
 
@@ -14,7 +15,7 @@ from typing import Iterable
 
 from ..errors import InputError
 from ..run import used_images
-from ..sample import plan, sample
+from ..sample import plan_selected, sample
 from ..shapes import analyse
 from ..spec import NetworkSpec, dataset_info, make_id
 from ..table import atomic_write_text
@@ -27,7 +28,8 @@ MANIFEST_VERSION = 1
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """One network of a campaign, as the manifest holds it."""
+    """One unit of a campaign, as the manifest holds it: one repeat of one network. A manifest
+    written before repeats existed has neither ``repeat`` nor ``network``: repeat 0 of itself."""
 
     dataset: str
     random_seed: int
@@ -36,6 +38,13 @@ class PlannedRun:
     ID: str
     batch_size: int
     flops: int  # forward FLOPs per image
+    repeat: int = 0
+    network: str = ""  # the ID of the network's repeat 0; empty: this unit's own ID
+
+    @property
+    def network_ID(self) -> str:
+        """The ID of the network's repeat 0 (which the records of all its repeats name)."""
+        return self.network or self.ID
 
     def spec(self, options: CampaignOptions) -> NetworkSpec:
         """The network, drawn again from its seed (no run facts)."""
@@ -71,17 +80,26 @@ def manifest_path(out: str | Path) -> Path:
 
 
 def make_manifest(options: CampaignOptions) -> Manifest:
-    """Plan every network (``nnlife.sample.plan`` per data set) and give each an ID: its
-    creation time, strictly increasing by at least a microsecond across the campaign."""
+    """Plan every network (``nnlife.sample.plan_selected`` per data set: the plan itself unless
+    ``--max-mflops``/``--min-lr`` select from it), each ``repeats`` times, and give each unit an
+    ID: its creation time, strictly increasing by at least a microsecond across the campaign."""
     networks: list[PlannedRun] = []
     last: datetime | None = None
     for dataset in options.datasets:
-        for planned in plan(dataset, options.per_dataset, options.seed):
+        max_flops = None if options.max_mflops is None else options.max_mflops * 1e6
+        chosen = plan_selected(dataset, options.per_dataset, options.seed, max_flops=max_flops,
+                               min_lr=options.min_lr, n_train=options.n_train_full(dataset))
+        for planned in chosen:
             spec = planned.spec(n_train=options.n_train_full(dataset))
-            now = datetime.now()
-            last = now if last is None or now > last else last + timedelta(microseconds=1)
-            networks.append(PlannedRun(dataset, planned.random_seed, planned.n_conv, planned.index,
-                                       make_id(last), spec.batch_size, analyse(spec).flops))
+            flops = analyse(spec).flops
+            first = ""
+            for repeat in range(options.repeats):
+                now = datetime.now()
+                last = now if last is None or now > last else last + timedelta(microseconds=1)
+                ID = make_id(last)
+                networks.append(PlannedRun(dataset, planned.random_seed, planned.n_conv, planned.index,
+                                           ID, spec.batch_size, flops, repeat, first or ID))
+                first = first or ID
     manifest = Manifest(options, tuple(networks), datetime.now().isoformat(timespec="seconds"))
     check_subsets(manifest)
     return manifest
@@ -193,4 +211,4 @@ def _show(value: object) -> str:
 def training_order(options: CampaignOptions, networks: Iterable[PlannedRun]) -> list[PlannedRun]:
     """Most expensive first (:meth:`PlannedRun.cost`), so that the pool does not end waiting
     on one giant network; ties in plan order."""
-    return sorted(networks, key=lambda n: (-n.cost(options), options.datasets.index(n.dataset), n.index))
+    return sorted(networks, key=lambda n: (-n.cost(options), options.datasets.index(n.dataset), n.index, n.repeat))

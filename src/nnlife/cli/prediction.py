@@ -41,7 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "method: networks, fraction stopped early, mean fraction of epochs saved (relative to "
         "training up to the target epoch), mean absolute error of the predicted valAcc, "
         "Spearman rank correlation of predicted and actual, and how many of the true top 10 "
-        "% remain in the predicted top 10 %.",
+        "% remain in the predicted top 10 %. When the tables hold repeats of networks (their "
+        "records say so), it then prints the seed-noise floor: the MAE between repeats' valAcc at "
+        "the target epoch and the Spearman correlation of repeat 0 and repeat 1.",
     )
     p.add_argument("paths", nargs="+", metavar="DIR|FILE", help="tables, or directories searched for *.txt tables")
     p.add_argument("--methods", type=_methods, default=list(METHODS), metavar="A,B,...",
@@ -104,8 +106,14 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from ..seednoise import seed_noise
+
     scores = evaluate(args.paths, args.methods, args.target_epoch, N=args.N, threshold=args.threshold, workers=args.workers)
     print(format_scores(scores))
+    floor = seed_noise(args.paths, args.target_epoch)
+    if floor is not None:
+        print()
+        print(floor.text())
     if args.csv:
         write_csv(args.csv, [s.row() for s in scores])
     return 0
