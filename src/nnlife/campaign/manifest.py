@@ -43,8 +43,9 @@ class PlannedRun:
 
     @property
     def network_ID(self) -> str:
-        """The ID of the network's repeat 0 (which the records of all its repeats name)."""
-        return self.network or self.ID
+        """The ID of the network's repeat 0 (which the records of all its repeats name): its
+        own ID for repeat 0 whatever ``network`` says."""
+        return self.ID if self.repeat == 0 or not self.network else self.network
 
     def spec(self, options: CampaignOptions) -> NetworkSpec:
         """The network, drawn again from its seed (no run facts)."""
