@@ -957,11 +957,13 @@ def with_repeats(summary: "pd.DataFrame") -> "pd.DataFrame":
     import json
 
     networks, repeats = [], []
+    has_records: dict[Path, bool] = {}  # a published data set has no records: one check per folder
     for ID, path in zip(summary["ID"].tolist(), summary["path"].tolist()):
         network, repeat = ID, 0
         folder = Path(str(path)).parent
-        if folder.name.endswith("_models"):
-            record = folder.with_name(folder.name[: -len("_models")] + "_records") / f"{ID}.json"
+        records = folder.with_name(folder.name[: -len("_models")] + "_records") if folder.name.endswith("_models") else None
+        if records is not None and has_records.setdefault(records, records.is_dir()):
+            record = records / f"{ID}.json"
             try:
                 obj = json.loads(record.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, ValueError):
