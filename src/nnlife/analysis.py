@@ -5,7 +5,8 @@ directory of tables) and/or Parquet files written by :func:`pack`. :func:`load` 
 :class:`Lifespans`: one columnar table with one row per network (:func:`parquet_schema`, the
 same columns the Parquet file holds), from which it derives
 
-* :attr:`Lifespans.summary`, one row per network: structure, every hyperparameter, and curve
+* :attr:`Lifespans.summary`, one row per table (with its network and repeat,
+  :func:`with_repeats`; :func:`per_network` groups repeats): structure, every hyperparameter, and curve
   metrics (see :func:`summarise` for every column and the handling of NaN and inf);
 * :meth:`Lifespans.long`, one row per network per half epoch with the network's metadata on
   every row (the 28 table columns, typed).
@@ -214,15 +215,20 @@ class Lifespans:
 
     @cached_property
     def summary(self) -> "pd.DataFrame":
-        """One row per network; see :func:`summarise`."""
+        """One row per table; see :func:`summarise`, with the columns ``network`` and
+        ``repeat`` of :func:`with_repeats`."""
         import pandas as pd
 
-        return pd.DataFrame(self.summary_columns)
+        return with_repeats(pd.DataFrame(self.summary_columns))
 
     @cached_property
     def summary_columns(self) -> dict[str, np.ndarray]:
         """The columns of :attr:`summary` as numpy arrays (what needs no pandas uses these)."""
         return summary_columns(self.networks)
+
+    def per_network(self) -> "pd.DataFrame":
+        """One row per network, its repeats grouped; see :func:`per_network`."""
+        return per_network(self.summary)
 
     def long(self) -> "pd.DataFrame":
         """One row per network per half epoch; see :func:`long_frame`."""
@@ -1281,3 +1287,67 @@ _OVERVIEW_COLUMNS = (
     "n_rows_min",
     "n_rows_max",
 )
+
+
+# --------------------------------------------------------------------------------------
+# Repeats (SYSTEM.md section 8)
+
+
+def with_repeats(summary: "pd.DataFrame") -> "pd.DataFrame":
+    """``summary`` with two columns after ``ID``: ``network`` (the ID of the network's repeat 0)
+    and ``repeat``, read from the record beside each table (``<X>_records/<ID>.json`` next to
+    its ``<X>_models`` directory). A table without a readable record, or a record written
+    before repeats existed, is repeat 0 of itself."""
+    import json
+
+    networks, repeats = [], []
+    has_records: dict[Path, bool] = {}  # a published data set has no records: one check per folder
+    for ID, path in zip(summary["ID"].tolist(), summary["path"].tolist()):
+        network, repeat = ID, 0
+        folder = Path(str(path)).parent
+        records = folder.with_name(folder.name[: -len("_models")] + "_records") if folder.name.endswith("_models") else None
+        if records is not None and has_records.setdefault(records, records.is_dir()):
+            record = records / f"{ID}.json"
+            try:
+                obj = json.loads(record.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError):
+                obj = None
+            if isinstance(obj, dict) and obj.get("ID") == ID:
+                # Only well-formed values are taken: a damaged record leaves its table on its own.
+                if isinstance(obj.get("network"), str) and obj["network"]:
+                    network = obj["network"]
+                if isinstance(obj.get("repeat"), int) and not isinstance(obj["repeat"], bool) and obj["repeat"] >= 0:
+                    repeat = obj["repeat"]
+        networks.append(network)
+        repeats.append(repeat)
+    out = summary.copy()
+    at = list(out.columns).index("ID") + 1
+    out.insert(at, "network", networks)
+    out.insert(at + 1, "repeat", np.array(repeats, dtype=np.int64))
+    return out
+
+
+PER_NETWORK_COLUMNS = ("dataset", "network", "random_seed", "n_conv", "repeats", "valAcc_final_mean",
+                       "valAcc_final_std", "valAcc_max_mean", "valAcc_max_std")
+
+
+def per_network(summary: "pd.DataFrame") -> "pd.DataFrame":
+    """One row per network of a summary with ``network`` and ``repeat`` columns
+    (:func:`with_repeats`), in order of first appearance: ``repeats`` (tables), and the mean
+    and standard deviation over its repeats of the final and of the best valAcc
+    (``valAcc_final_*``, ``valAcc_max_*``). The standard deviation is the sample one
+    (``ddof=1``), NaN for a network of one repeat; NaN finals (a diverged run) are left out
+    of both, as pandas does."""
+    import pandas as pd
+
+    groups = summary.groupby(["dataset", "network"], sort=False)
+    out = groups.agg(
+        random_seed=("random_seed", "first"),
+        n_conv=("n_conv", "first"),
+        repeats=("repeat", "size"),
+        valAcc_final_mean=("valAcc_final", "mean"),
+        valAcc_final_std=("valAcc_final", "std"),
+        valAcc_max_mean=("valAcc_max", "mean"),
+        valAcc_max_std=("valAcc_max", "std"),
+    ).reset_index()
+    return pd.DataFrame(out, columns=list(PER_NETWORK_COLUMNS))

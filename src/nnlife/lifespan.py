@@ -13,7 +13,8 @@ import torch
 
 from .data import ImageData, resolve_device
 from .errors import InputError
-from .record import make_record, write_record
+from .outputs import check_writable
+from .record import make_record, records_dir, write_record
 from .run import RunFacts, RunOptions, n_train_full
 from .sample import sample
 from .spec import NetworkSpec, dataset_info, make_id
@@ -57,19 +58,32 @@ def network_spec(
     return spec
 
 
-def store(out_dir: str | Path, spec: NetworkSpec, result: TrainResult, *, extra: dict | None = None) -> Path:
+def check_output(out_dir: str | Path, dataset: str) -> None:
+    """Before any training: the directories a run of a ``dataset`` network writes into (its
+    tables' and its records') can be written, and nothing is left behind if they can
+    (:func:`nnlife.outputs.check_writable` with ``create=False``). Raises
+    :class:`~nnlife.errors.OutputError` naming the directory."""
+    info = dataset_info(dataset)
+    for directory in (Path(out_dir) / info.models_dir, records_dir(out_dir, info.name)):
+        check_writable(directory, create=False)
+
+
+def store(out_dir: str | Path, spec: NetworkSpec, result: TrainResult, *, extra: dict | None = None,
+          network: str | None = None) -> Path:
     """Write the record of a finished run of ``spec`` (with its run facts filled in) under
-    ``out_dir``, then its table; returns the table path."""
+    ``out_dir``, then its table; returns the table path. ``network``: the ID of the
+    network's repeat 0 (default: the spec's own)."""
     status = "stopped_early" if result.stopped_early else "complete"
-    write_record(out_dir, make_record(spec, result.facts, result, status=status, extra=extra))
+    write_record(out_dir, make_record(spec, result.facts, result, status=status, extra=extra, network=network))
     return atomic_write_text(table_path(out_dir, spec), format_table(spec, result.curve))
 
 
 def store_failure(out_dir: str | Path, spec: NetworkSpec, facts: RunFacts, error: str, *,
-                  extra: dict | None = None) -> Path:
+                  extra: dict | None = None, network: str | None = None) -> Path:
     """Write the record of a run of ``spec`` that failed with ``error`` (no table); returns the
     record path."""
-    return write_record(out_dir, make_record(spec, facts, None, status="failed", error=error, extra=extra))
+    return write_record(out_dir, make_record(spec, facts, None, status="failed", error=error, extra=extra,
+                                             network=network))
 
 
 def run_network(
@@ -82,13 +96,15 @@ def run_network(
     device: str | torch.device | None = None,
     listeners: Iterable[Listener | Callable] = (),
     record_extra: dict | None = None,
+    network: str | None = None,
 ) -> Path:
     """Train ``spec`` and write ``<out>/<Dataset dir>_models/<ID>.txt`` and its extended
     record ``<out>/<Dataset dir>_records/<ID>.json``; returns the table path.
 
     ``ID`` defaults to the creation time. If training raises, a record with status "failed"
     and the error is written (no table) and the error re-raised; a mistake in the options
-    (:class:`InputError`) writes nothing."""
+    (:class:`InputError`) writes nothing. For a repeat (``options.repeat`` > 0), ``network``
+    is the ID of the network's repeat 0, which the record names."""
     ID = ID or make_id(datetime.now())
     if device is not None:
         data = data.to(resolve_device(device))
@@ -99,6 +115,6 @@ def run_network(
         raise  # a mistake in the options: nothing ran, nothing to record
     except Exception as err:
         store_failure(out_dir, run_spec, plan_run(run_spec, data, options), f"{type(err).__name__}: {err}",
-                      extra=record_extra)
+                      extra=record_extra, network=network)
         raise
-    return store(out_dir, run_spec, result, extra=record_extra)
+    return store(out_dir, run_spec, result, extra=record_extra, network=network)

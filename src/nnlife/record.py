@@ -10,6 +10,11 @@ Keys (format ``nnlife-record``, version 1; every key is always present)::
 
     format, version      "nnlife-record", 1
     ID, dataset, random_seed
+    network              ID of the network's repeat 0 (its own ID for repeat 0): the tables
+                         of one network's repeats share it
+    repeat               int: which training of the network (0: the ordinary run; SYSTEM.md
+                         section 8); a record written before repeats existed has neither key
+                         and reads as repeat 0 of itself
     status               "complete" | "stopped_early" | "failed"
     error                "<ExceptionType>: <message>" when failed, else null
     epochs_requested     int
@@ -66,14 +71,18 @@ STATUSES = ("complete", "stopped_early", "failed")
 
 # The record's keys in file order (see the module docstring); those of the run facts are
 # read through from Record.facts.
-KEYS = ("ID", "dataset", "random_seed", "status", "error", "epochs_requested", "epochs_trained", "seconds",
+KEYS = ("ID", "dataset", "random_seed", "network", "repeat", "status", "error", "epochs_requested", "epochs_trained", "seconds",
         "val_seconds", "train_accuracy", "params", "flops", "activation_bytes", "device", "device_name", "precision",
         "deterministic", "micro_batches", "batch_size", "train_images", "test_images", "train_subset", "test_subset",
         "n_train_full", "n_test_full", "svhn_extra", "data_files", "seeds", "versions", "hostname", "started",
         "finished", "spec", "extra")
-FACT_KEYS = ("epochs_requested", "device", "device_name", "precision", "deterministic", "micro_batches", "batch_size",
+FACT_KEYS = ("repeat", "epochs_requested", "device", "device_name", "precision", "deterministic", "micro_batches", "batch_size",
              "train_images", "test_images", "train_subset", "test_subset", "n_train_full", "n_test_full",
              "svhn_extra", "data_files", "started", "finished")
+
+# Keys a record may lack: those added after version 1 was first written (a record made
+# before repeats existed is repeat 0 of itself).
+OPTIONAL_KEYS = ("extra", "network", "repeat")
 
 
 @dataclass(frozen=True)
@@ -99,8 +108,11 @@ class Record:
     hostname: str
     spec: dict[str, str]
     extra: dict[str, Any] = field(default_factory=dict)
+    network: str = ""  # the ID of the network's repeat 0; empty: this record's own ID
 
     def __post_init__(self) -> None:
+        if not self.network:
+            object.__setattr__(self, "network", self.ID)
         if self.status not in STATUSES:
             raise ValueError(f"status {self.status!r}: expected one of {', '.join(STATUSES)}")
         for name in ("seconds", "val_seconds", "train_accuracy"):
@@ -130,7 +142,7 @@ class Record:
             raise InputError(f"{where}: expected a JSON object with format {RECORD_FORMAT!r}")
         if obj.get("version") != RECORD_VERSION:
             raise InputError(f"{where}: field 'version': expected {RECORD_VERSION}, got {obj.get('version')!r}")
-        missing = [n for n in KEYS if n not in obj and n != "extra"]
+        missing = [n for n in KEYS if n not in obj and n not in OPTIONAL_KEYS]
         if missing:
             raise InputError(f"{where}: field '{missing[0]}': missing")
         try:
@@ -150,7 +162,7 @@ def _facts_from_dict(obj: dict[str, Any]) -> RunFacts:
     asked for (a record keeps the sizes, not the request)."""
     options = RunOptions(
         epochs=obj["epochs_requested"], precision=obj["precision"], deterministic=obj["deterministic"],
-        micro_batches=obj["micro_batches"],
+        micro_batches=obj["micro_batches"], repeat=obj.get("repeat", 0),
         train_images=None if obj["train_subset"] == obj["n_train_full"] else obj["train_subset"],
         test_images=None if obj["test_subset"] == obj["n_test_full"] else obj["test_subset"],
     )
@@ -194,9 +206,11 @@ def make_record(
     status: str,
     error: str | None = None,
     extra: dict[str, Any] | None = None,
+    network: str | None = None,
 ) -> Record:
     """The record of one run of ``spec`` (with its run facts filled in, see
-    :meth:`NetworkSpec.with_run`). ``measured`` is None for a failed run."""
+    :meth:`NetworkSpec.with_run`). ``measured`` is None for a failed run. ``network`` is the
+    ID of the network's repeat 0 (default: the spec's own ID, right for repeat 0)."""
     arith = analyse(spec)
     return Record(
         ID=spec.ID,
@@ -216,6 +230,7 @@ def make_record(
         hostname=socket.gethostname(),
         spec=spec.to_text_dict(),
         extra=dict(extra or {}),
+        network=network or spec.ID,
     )
 
 

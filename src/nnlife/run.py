@@ -59,7 +59,9 @@ class RunOptions:
     enforces torch's deterministic algorithms. ``micro_batches=k`` splits each batch into k
     chunks whose gradients accumulate to the same SGD update (checked against the network's
     batch size by :func:`run_facts`). ``train_images``/``test_images``: train and validate on
-    prefixes of the splits (None: the whole split)."""
+    prefixes of the splits (None: the whole split). ``repeat``: which training of the network
+    this is (SYSTEM.md section 8): repeat r draws its seeds from the network's ``random_seed``
+    and r (:func:`derive_seeds`); repeat 0 is the ordinary run."""
 
     epochs: int = 40
     precision: str = "fp32"
@@ -67,10 +69,12 @@ class RunOptions:
     micro_batches: int = 1
     train_images: int | None = None
     test_images: int | None = None
+    repeat: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
             raise InputError(f"epochs {self.epochs!r}: expected a positive integer")
+        check_repeat(self.repeat)
         check_precision(self.precision)
         object.__setattr__(self, "deterministic", bool(self.deterministic))
 
@@ -87,10 +91,22 @@ class Seeds:
     dropout: int
 
 
-def derive_seeds(random_seed: int) -> Seeds:
-    """``sha256("nnlife/<purpose>/<random_seed>")``, first 8 bytes, as a 63-bit integer."""
+def check_repeat(repeat: object, what: str = "repeat") -> int:
+    """``repeat`` if it is a non-negative integer; else :class:`InputError` naming ``what``."""
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 0:
+        raise InputError(f"{what} {repeat!r}: expected a non-negative integer")
+    return repeat
+
+
+def derive_seeds(random_seed: int, repeat: int = 0) -> Seeds:
+    """``sha256("nnlife/<purpose>/<random_seed>")``, first 8 bytes, as a 63-bit integer; for
+    repeat r > 0 the text is ``"nnlife/<purpose>/<random_seed>/repeat/<r>"``. Repeat 0 keeps
+    the text the seeds had before repeats existed, so its runs (and tables) are unchanged."""
+    check_repeat(repeat)
+    suffix = f"/repeat/{repeat}" if repeat else ""
+
     def derive(purpose: str) -> int:
-        digest = hashlib.sha256(f"nnlife/{purpose}/{random_seed}".encode()).digest()
+        digest = hashlib.sha256(f"nnlife/{purpose}/{random_seed}{suffix}".encode()).digest()
         return int.from_bytes(digest[:8], "big") >> 1
 
     return Seeds(weights=derive("weights"), order=derive("order"), dropout=derive("dropout"))
@@ -127,6 +143,10 @@ class RunFacts:
     @property
     def micro_batches(self) -> int:
         return self.options.micro_batches
+
+    @property
+    def repeat(self) -> int:
+        return self.options.repeat
 
     @property
     def epochs_requested(self) -> int:
@@ -174,6 +194,6 @@ def run_facts(
     return RunFacts(
         options=options, device=device, device_name=device_name, batch_size=b, train_images=n_used,
         test_images=n_val, train_subset=train_subset, test_subset=test_subset, n_train_full=n_train_full,
-        n_test_full=n_test_full, seeds=derive_seeds(random_seed), data_files=tuple(data_files),
+        n_test_full=n_test_full, seeds=derive_seeds(random_seed, options.repeat), data_files=tuple(data_files),
         svhn_extra=bool(svhn_extra), started=started,
     )

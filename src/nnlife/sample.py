@@ -241,3 +241,54 @@ def plan(dataset: str, count: int, master_seed: int) -> list[PlannedNetwork]:
         PlannedNetwork(info.name, seed, n_conv, i)
         for i, (seed, n_conv) in enumerate(zip(seeds, stratified_counts(count)))
     ]
+
+
+# How far a selection walks its data set's plan before it gives up on a conv-layer count.
+SELECT_SCAN = 200_000
+
+
+def plan_selected(dataset: str, count: int, master_seed: int, *, max_flops: float | None = None,
+                  min_lr: float | None = None, n_train: int | None = None,
+                  scan: int = SELECT_SCAN) -> list[PlannedNetwork]:
+    """The networks of a cheap selection from the plan of ``count`` networks: walking the
+    data set's plan (:func:`plan`, the same seeds and conv-layer counts), keep those whose
+    forward FLOPs per image are at most ``max_flops`` and whose learning rate is at least
+    ``min_lr`` (no rule when None), and for each conv-layer count the first ones of that
+    count, as many as a plan of ``count`` holds (:func:`stratified_counts`), so the
+    stratification is kept. Returned in plan order, each with its plan index.
+
+    With neither rule this is ``plan(dataset, count, master_seed)``. Raises
+    :class:`InputError` when the first ``scan`` networks of the plan hold too few of some
+    count (a cap too low for deep networks)."""
+    from .shapes import analyse  # shapes needs nothing from here: no cycle
+
+    if max_flops is None and min_lr is None:
+        return plan(dataset, count, master_seed)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise InputError(f"count {count!r}: expected a non-negative integer")
+    info = dataset_info(dataset)
+    wanted = {k: 0 for k in range(1, MAX_CONV + 1)}
+    for k in stratified_counts(count):
+        wanted[k] += 1
+    chosen: list[PlannedNetwork] = []
+    left = count
+    # network_seeds' stream is a prefix-stable sequence: a plan of `scan` walks the same seeds.
+    seeds = network_seeds(info.name, scan, master_seed) if count else []
+    for i, (seed, n_conv) in enumerate(zip(seeds, stratified_counts(len(seeds)))):
+        if left == 0:
+            break
+        if wanted[n_conv] == 0:
+            continue
+        spec = sample(info.name, seed, n_conv, n_train=n_train)
+        if min_lr is not None and spec.learning_rate < min_lr:
+            continue
+        if max_flops is not None and analyse(spec).flops > max_flops:
+            continue
+        chosen.append(PlannedNetwork(info.name, seed, n_conv, i))
+        wanted[n_conv] -= 1
+        left -= 1
+    if left:
+        short = min(k for k, n in wanted.items() if n)
+        raise InputError(f"{info.name}: only {count - left} of {count} networks meet the selection within the "
+                         f"first {scan} of the plan (too few with {short} conv layers); raise the cap")
+    return chosen

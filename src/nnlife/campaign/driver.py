@@ -354,13 +354,13 @@ def record_failure(out: str | Path, net: PlannedRun, options: CampaignOptions, e
         spec = net.spec(options).with_run(ID=net.ID, train_GPU=device.startswith("cuda"),
                                           torch_set_deterministic=options.deterministic)
         train_subset, test_subset = net.subsets(options)
-        facts = run_facts(options.run_options(), random_seed=net.random_seed, batch_size=net.batch_size,
+        facts = run_facts(options.run_options(repeat=net.repeat), random_seed=net.random_seed, batch_size=net.batch_size,
                           train_subset=train_subset, test_subset=test_subset,
                           n_train_full=options.n_train_full(net.dataset), n_test_full=dataset_info(net.dataset).n_test,
                           device=device, device_name="unknown (the worker died before training)", data_files=(),
                           svhn_extra=options.svhn_extra and net.dataset == "SVHN",
                           started=datetime.now().isoformat(timespec="microseconds"))
-        record = make_record(spec, facts, None, status="failed", error=error, extra=extra)
+        record = make_record(spec, facts, None, status="failed", error=error, extra=extra, network=net.network_ID)
     write_record(out, record)
 
 

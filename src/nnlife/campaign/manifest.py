@@ -1,5 +1,6 @@
-"""The manifest ``DIR/campaign.json``: a campaign's defining options and every planned network
-(data set, seed, conv-layer count, ID, batch size, FLOPs), written once, atomically, before
+"""The manifest ``DIR/campaign.json``: a campaign's defining options and every planned unit, one
+per network and repeat (data set, seed, conv-layer count, ID, batch size, FLOPs, repeat and
+the ID of the network's repeat 0), written once, atomically, before
 anything is trained; re-running the same command reuses it, and a command whose defining
 options differ is refused, naming the option."""
 
@@ -14,10 +15,11 @@ from typing import Callable, Iterable
 
 from ..errors import InputError
 from ..run import used_images
-from ..sample import plan, sample
+from ..sample import plan_selected, sample
 from ..shapes import analyse
 from ..spec import _ID_TEXT_RE, MAX_ID_LENGTH, NetworkSpec, dataset_info, make_id
 from ..outputs import atomic_write_text
+from ..record import record_path
 from ..table import read_table
 from .options import OPTION_FLAGS, CampaignOptions
 
@@ -28,7 +30,8 @@ MANIFEST_VERSION = 1
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """One network of a campaign, as the manifest holds it."""
+    """One unit of a campaign, as the manifest holds it: one repeat of one network. A manifest
+    written before repeats existed has neither ``repeat`` nor ``network``: repeat 0 of itself."""
 
     dataset: str
     random_seed: int
@@ -37,6 +40,14 @@ class PlannedRun:
     ID: str
     batch_size: int
     flops: int  # forward FLOPs per image
+    repeat: int = 0
+    network: str = ""  # the ID of the network's repeat 0; empty: this unit's own ID
+
+    @property
+    def network_ID(self) -> str:
+        """The ID of the network's repeat 0 (which the records of all its repeats name): its
+        own ID for repeat 0 whatever ``network`` says."""
+        return self.ID if self.repeat == 0 or not self.network else self.network
 
     def spec(self, options: CampaignOptions) -> NetworkSpec:
         """The network, drawn again from its seed (no run facts)."""
@@ -72,27 +83,38 @@ def manifest_path(out: str | Path) -> Path:
 
 
 def make_manifest(options: CampaignOptions) -> Manifest:
-    """Plan every network (``nnlife.sample.plan`` per data set) and give each an ID: its
-    creation time, strictly increasing by at least a microsecond across the campaign."""
+    """Plan every network (``nnlife.sample.plan_selected`` per data set: the plan itself unless
+    ``--max-mflops``/``--min-lr`` select from it), each ``repeats`` times, and give each unit an
+    ID: its creation time, strictly increasing by at least a microsecond across the campaign."""
     networks: list[PlannedRun] = []
     last: datetime | None = None
+    first = ""
     for net in _plan(options):
         now = datetime.now()
         last = now if last is None or now > last else last + timedelta(microseconds=1)
-        networks.append(dataclasses.replace(net, ID=make_id(last)))
+        ID = make_id(last)
+        first = ID if net.repeat == 0 else first  # a network's units come repeat 0 first
+        networks.append(dataclasses.replace(net, ID=ID, network=first))
     manifest = Manifest(options, tuple(networks), datetime.now().isoformat(timespec="seconds"))
     check_subsets(manifest)
     return manifest
 
 
 def _plan(options: CampaignOptions) -> list[PlannedRun]:
-    """The networks of ``options``, without IDs: the same for the same options, anywhere."""
+    """The units of ``options``, without IDs: the same for the same options, anywhere. Each
+    data set's networks are ``nnlife.sample.plan_selected``'s (the plan itself unless
+    ``--max-mflops``/``--min-lr`` select from it), each ``repeats`` times, repeat 0 first."""
     networks = []
     for dataset in options.datasets:
-        for planned in plan(dataset, options.per_dataset, options.seed):
+        max_flops = None if options.max_mflops is None else options.max_mflops * 1e6
+        chosen = plan_selected(dataset, options.per_dataset, options.seed, max_flops=max_flops,
+                               min_lr=options.min_lr, n_train=options.n_train_full(dataset))
+        for planned in chosen:
             spec = planned.spec(n_train=options.n_train_full(dataset))
-            networks.append(PlannedRun(dataset, planned.random_seed, planned.n_conv, planned.index, "",
-                                       spec.batch_size, analyse(spec).flops))
+            flops = analyse(spec).flops
+            for repeat in range(options.repeats):
+                networks.append(PlannedRun(dataset, planned.random_seed, planned.n_conv, planned.index, "",
+                                           spec.batch_size, flops, repeat, ""))
     return networks
 
 
@@ -218,7 +240,7 @@ def _check_plan(manifest: Manifest, path: Path) -> None:
         raise InputError(f"{path}: field 'networks': expected the {len(planned)} networks that its options plan, "
                          f"got {len(manifest.networks)}")
     for i, (net, want) in enumerate(zip(manifest.networks, planned)):
-        for name in ("dataset", "random_seed", "conv_layers", "index", "batch_size", "flops"):
+        for name in ("dataset", "random_seed", "conv_layers", "index", "batch_size", "flops", "repeat"):
             if getattr(net, name) != getattr(want, name):
                 raise InputError(f"{path}: network {i}: field '{name}': expected {getattr(want, name)!r} "
                                  f"(as its options plan it), got {getattr(net, name)!r}")
@@ -274,7 +296,7 @@ def adopt_tables(out: str | Path, manifest: Manifest) -> tuple[Manifest, int]:
     Returns the manifest and how many tables it adopted."""
     out = Path(out)
     options = manifest.options
-    keys = {(n.dataset, _network_key(n.spec(options))): i for i, n in enumerate(manifest.networks)}
+    keys = {(n.dataset, _network_key(n.spec(options)), n.repeat): i for i, n in enumerate(manifest.networks)}
     ids: list[str | None] = [None] * len(manifest.networks)
     tables, unmatched = [], []
     for dataset in options.datasets:
@@ -287,7 +309,7 @@ def adopt_tables(out: str | Path, manifest: Manifest) -> tuple[Manifest, int]:
         except InputError:
             unmatched.append(path)
             continue
-        i = keys.get((table.spec.dataset, _network_key(table.spec)))
+        i = keys.get((table.spec.dataset, _network_key(table.spec), _repeat_of(out, table.spec)))
         if i is None or ids[i] is not None or table.spec.ID != path.stem:
             unmatched.append(path)
             continue
@@ -297,8 +319,22 @@ def adopt_tables(out: str | Path, manifest: Manifest) -> tuple[Manifest, int]:
         raise InputError(f"{out}: no {MANIFEST}, and {len(unmatched)} of the {len(tables)} tables here match no "
                          f"network that these options plan ({names}); run with the options that made them, or move "
                          f"them out of {out}, or use another --out")
-    networks = tuple(n if ID is None else dataclasses.replace(n, ID=ID) for n, ID in zip(manifest.networks, ids))
-    return dataclasses.replace(manifest, networks=networks), sum(ID is not None for ID in ids)
+    networks, first = [], ""
+    for n, ID in zip(manifest.networks, ids):
+        n = n if ID is None else dataclasses.replace(n, ID=ID)
+        first = n.ID if n.repeat == 0 else first  # repeats name their network's (adopted) repeat 0
+        networks.append(dataclasses.replace(n, network=first))
+    return dataclasses.replace(manifest, networks=tuple(networks)), sum(ID is not None for ID in ids)
+
+
+def _repeat_of(out: Path, spec: NetworkSpec) -> int:
+    """The repeat a table is, from the record beside it (the table format has no room for it);
+    0 without a readable record, as for a table made before repeats existed."""
+    try:
+        repeat = json.loads(record_path(out, spec).read_text(encoding="utf-8")).get("repeat", 0)
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return repeat if isinstance(repeat, int) and not isinstance(repeat, bool) else 0
 
 
 def _show(value: object) -> str:
@@ -310,4 +346,4 @@ def _show(value: object) -> str:
 def training_order(options: CampaignOptions, networks: Iterable[PlannedRun]) -> list[PlannedRun]:
     """Most expensive first (:meth:`PlannedRun.cost`), so that the pool does not end waiting
     on one giant network; ties in plan order."""
-    return sorted(networks, key=lambda n: (-n.cost(options), options.datasets.index(n.dataset), n.index))
+    return sorted(networks, key=lambda n: (-n.cost(options), options.datasets.index(n.dataset), n.index, n.repeat))

@@ -4,6 +4,7 @@ how it runs (:class:`~nnlife.executors.ExecutionOptions`) may change between run
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,9 @@ OPTION_FLAGS = {
     "early_stop": "--early-stop",
     "target_epoch": "--target-epoch",
     "synthetic": "synthetic",
+    "repeats": "--repeats",
+    "max_mflops": "--max-mflops",
+    "min_lr": "--min-lr",
 }
 
 
@@ -46,6 +50,13 @@ class CampaignOptions:
     ``min(20, epochs)``. ``synthetic`` trains on seeded random images of each data set's
     exact shapes instead of the real files: for throughput measurements only (the manifest
     and every record say so).
+
+    ``repeats``: each planned network is trained that many times (repeat 0, 1, ...; SYSTEM.md
+    section 8), every repeat its own unit of the manifest. ``max_mflops`` and ``min_lr`` make a
+    cheap demonstration, not the published distribution: only the planned networks of at most
+    that many forward MFLOP per image and at least that learning rate are kept, for each
+    conv-layer count the first ones of the plan (:func:`nnlife.sample.plan_selected`, so their
+    seeds are the published plan's). The manifest's options say so in ``selection``.
     """
 
     datasets: tuple[str, ...]
@@ -60,6 +71,9 @@ class CampaignOptions:
     early_stop: str | None = None
     target_epoch: float | None = None
     synthetic: bool = False
+    repeats: int = 1
+    max_mflops: float | None = None
+    min_lr: float | None = None
 
     def __post_init__(self) -> None:
         names = [self.datasets] if isinstance(self.datasets, str) else list(self.datasets)
@@ -78,6 +92,14 @@ class CampaignOptions:
             if getattr(self, name) is not None:
                 check_int(getattr(self, name), OPTION_FLAGS[name], 1)
         check_precision(self.precision, "--precision")
+        check_int(self.repeats, "--repeats", 1)
+        for name in ("max_mflops", "min_lr"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise InputError(f"{OPTION_FLAGS[name]} {value!r}: expected a positive number")
+            object.__setattr__(self, name, float(value))
         if self.svhn_extra and "SVHN" not in self.datasets:
             raise InputError("--svhn-extra: only with SVHN among the data sets")
         for name in ("deterministic", "svhn_extra", "synthetic"):
@@ -98,14 +120,30 @@ class CampaignOptions:
         """The training-split size the batch-size rule uses for ``dataset``."""
         return n_train_full(dataset, self.svhn_extra)
 
-    def run_options(self, micro_batches: int = 1) -> RunOptions:
-        """The options of each network's training run."""
+    @property
+    def selection(self) -> str:
+        """What the plan holds, in words (written into the manifest's options, so a report of
+        the campaign says it)."""
+        if self.max_mflops is None and self.min_lr is None:
+            return "the published distribution: every planned network"
+        rules = []
+        if self.max_mflops is not None:
+            rules.append(f"at most {self.max_mflops:g} MFLOP per image (forward)")
+        if self.min_lr is not None:
+            rules.append(f"learning rate at least {self.min_lr:g}")
+        return ("a small, cheap demo, NOT the published distribution: only the planned networks with "
+                + " and ".join(rules) + ", for each conv-layer count the first ones of the plan")
+
+    def run_options(self, micro_batches: int = 1, repeat: int = 0) -> RunOptions:
+        """The options of each network's training run (of its repeat ``repeat``)."""
         return RunOptions(epochs=self.epochs, precision=self.precision, deterministic=self.deterministic,
-                          micro_batches=micro_batches, train_images=self.train_images, test_images=self.test_images)
+                          micro_batches=micro_batches, train_images=self.train_images, test_images=self.test_images,
+                          repeat=repeat)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["datasets"] = list(self.datasets)
+        out["selection"] = self.selection
         return out
 
     @classmethod

@@ -188,8 +188,8 @@ def run_one(task: Task, placement: Placement, report: Callable[[Report], None] |
             listeners.append(_InjectedError())
         out_of_memory = False
         try:
-            path = run_network(spec, data, task.out, options.run_options(micro_batches), ID=net.ID,
-                               listeners=listeners, record_extra=extra)
+            path = run_network(spec, data, task.out, options.run_options(micro_batches, net.repeat), ID=net.ID,
+                               listeners=listeners, record_extra=extra, network=net.network_ID)
         except torch.cuda.OutOfMemoryError:
             out_of_memory = True
         except InputError as err:  # options that cannot work for this network

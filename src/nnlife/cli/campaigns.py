@@ -39,6 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="stop each network once this prediction method is confident (e.g. penguin)")
     p.add_argument("--target-epoch", type=float, metavar="E",
                    help="the epoch the early-stop method predicts (default min(20, --epochs))")
+    p.add_argument("--repeats", type=argtypes.positive, default=1, metavar="K",
+                   help="train each planned network K times with different training seeds (repeat 0 is the "
+                   "ordinary run; each repeat its own table and record; default 1)")
+    p.add_argument("--max-mflops", type=_positive_number, metavar="X",
+                   help="a cheap demo, not the published distribution: keep only planned networks of at most X "
+                   "forward MFLOP per image (for each conv-layer count the first ones of the plan)")
+    p.add_argument("--min-lr", type=_positive_number, metavar="LR",
+                   help="a cheap demo, not the published distribution: skip planned networks whose learning "
+                   "rate is below LR")
     run = p.add_argument_group("execution (may change between runs of the same campaign)")
     run.add_argument("--workers", type=argtypes.positive, metavar="K",
                      help="CPU worker processes (default: one per core); with --ray, the CPUs of a local instance")
@@ -68,6 +77,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_status)
 
 
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def run_campaign_command(args: argparse.Namespace) -> int:
     from ..campaign import CampaignOptions, ExecutionOptions, run_campaign
     from ..executors import WorkerStartError
@@ -76,7 +95,7 @@ def run_campaign_command(args: argparse.Namespace) -> int:
         datasets=args.datasets, per_dataset=args.per_dataset, seed=args.seed, epochs=args.epochs,
         train_images=args.train_images, test_images=args.test_images, precision=args.precision,
         deterministic=args.deterministic, svhn_extra=args.svhn_extra, early_stop=args.early_stop,
-        target_epoch=args.target_epoch,
+        target_epoch=args.target_epoch, repeats=args.repeats, max_mflops=args.max_mflops, min_lr=args.min_lr,
     )
     execution = ExecutionOptions(
         workers=args.workers, per_gpu=args.per_gpu, device=args.device, ray=args.ray, retries=args.retries,

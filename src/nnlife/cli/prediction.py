@@ -55,7 +55,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Spearman rank correlation of predicted and actual, how many of the true top 10 % "
         "remain in the predicted top 10 %; then the MAE and Spearman of the best valAcc seen "
         "up to the same stop epochs (the baseline at the same cost), and the coverage and mean "
-        "width of the predictive intervals of the networks stopped with one.",
+        "width of the predictive intervals of the networks stopped with one. When the tables hold "
+        "repeats of networks (their records say so), it then prints the seed-noise floor: the MAE "
+        "between repeats' valAcc at the target epoch and the Spearman correlation of repeat 0 and "
+        "repeat 1.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help=INPUTS_HELP)
     p.add_argument("--methods", type=_methods, default=list(METHODS), metavar="A,B,...",
@@ -171,8 +174,14 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from ..seednoise import seed_noise
+
     scores = evaluate(args.paths, args.methods, args.target_epoch, **_params(args))
     print(format_scores(scores))
+    floor = seed_noise(args.paths, args.target_epoch)
+    if floor is not None:
+        print()
+        print(floor.text())
     if args.csv:
         write_csv(args.csv, [s.row() for s in scores])
     return 0

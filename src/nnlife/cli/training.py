@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train one network and write its table and record",
         description="Train one network exactly as the published data set did (SGD, validation "
         "every half epoch) and write OUT/<Dataset dir>_models/<ID>.txt (2*epochs+1 lines) and its "
-        "record OUT/<Dataset dir>_records/<ID>.json. Prints the table's path.",
+        "record OUT/<Dataset dir>_records/<ID>.json. Prints the table's path (one per repeat). "
+        "The output directory is checked before the data is loaded or anything trained.",
     )
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--seed", type=argtypes.seed, metavar="S", help="draw the network of random_seed S")
@@ -37,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="where data files are found and downloaded (default $NNLIFE_DATA, else ~/.cache/nnlife)")
     p.add_argument("--no-download", action="store_true", help="never use the network; fail if a data file is missing")
     p.add_argument("--svhn-extra", action="store_true", help="SVHN: append the extra split to the training split")
+    p.add_argument("--repeats", type=argtypes.positive, default=1, metavar="K",
+                   help="train the network K times with different training seeds (weights, order, dropout); "
+                   "repeat 0 is the ordinary run, each repeat its own table and record (default 1)")
     p.add_argument("--out", required=True, metavar="DIR", help="output root")
     p.set_defaults(func=run_train)
 
@@ -50,18 +54,23 @@ def _conv_layers(text: str) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     from ..data import load_data, resolve_device
-    from ..lifespan import network_spec, run_network
+    from ..lifespan import check_output, network_spec, run_network
     from ..run import RunOptions
     from ..train import ProgressBar
 
-    options = RunOptions(epochs=args.epochs, precision=args.precision, deterministic=args.deterministic,
-                         micro_batches=args.micro_batches, train_images=args.train_images, test_images=args.test_images)
     spec = network_spec(dataset=args.dataset, seed=args.seed, table=args.table,
                         conv_layers=args.conv_layers, svhn_extra=args.svhn_extra)
+    check_output(args.out, spec.dataset)
     device = resolve_device(args.device)
     data = load_data(spec.dataset, root=args.data_root, device=device,
                      download=not args.no_download, svhn_extra=args.svhn_extra)
-    path = run_network(spec, data, args.out, options,
-                       listeners=[ProgressBar(f"{spec.dataset} seed {spec.random_seed}")])
-    print(path)
+    network = None  # the ID of repeat 0, which the later repeats' records name
+    for repeat in range(args.repeats):
+        options = RunOptions(epochs=args.epochs, precision=args.precision, deterministic=args.deterministic,
+                             micro_batches=args.micro_batches, train_images=args.train_images,
+                             test_images=args.test_images, repeat=repeat)
+        label = f"{spec.dataset} seed {spec.random_seed}" + (f" repeat {repeat}" if args.repeats > 1 else "")
+        path = run_network(spec, data, args.out, options, listeners=[ProgressBar(label)], network=network)
+        network = network or path.stem
+        print(path, flush=True)
     return 0
