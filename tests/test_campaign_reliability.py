@@ -360,7 +360,9 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_tables(fi
         assert all(tables(finished)[name] == data for name, data in tables(out).items())
     final = campaign(out)
     assert final.returncode == 0, final.stderr
-    assert final.stdout.splitlines()[0] == f"campaign {out}: 6 of 6 networks done"
+    # (the kills may have let every network finish already: then the resume has nothing to do)
+    assert final.stdout.splitlines()[0] in (f"campaign {out}: 6 of 6 networks done",
+                                            f"campaign {out}: 6 of 6 networks done (nothing to do)")
     assert tables(out) == tables(finished) and no_temporaries(out)
     journal = C.read_journal(out)
     for net in C.read_manifest(out).networks:

@@ -132,7 +132,7 @@ def test_a_killed_campaign_with_repeats_resumes_without_redoing_a_finished_repea
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     manifest = C.read_manifest(out)
-    finished = [n for n in manifest.networks if C.is_done(out, n)]
+    finished = [n for n in manifest.networks if C.is_done(out, n, manifest.options)]
     assert 1 <= len(finished) < 4
     mtimes = {n.ID: C.table_file(out, n).stat().st_mtime_ns for n in finished}
     time.sleep(0.05)  # a later write would show in the mtime
@@ -168,7 +168,7 @@ def test_faults_and_retries_are_per_repeat(tmp_path, monkeypatch):
     first = C.run_campaign(tmp_path, options, C.ExecutionOptions(workers=2, download=False, progress=False,
                                                                  retries=1))
     assert [f.ID for f in first.failures] == [victim.ID] and first.trained == 3
-    assert not C.is_done(tmp_path, victim) and read_record(C.record_file(tmp_path, victim)).status == "failed"
+    assert not C.is_done(tmp_path, victim, options) and read_record(C.record_file(tmp_path, victim)).status == "failed"
     monkeypatch.delenv(C.FAULTS_ENV)
     second = C.run_campaign(tmp_path, options, C.ExecutionOptions(workers=2, download=False, progress=False))
     assert (second.trained, second.done, second.failures) == (1, 4, ())
