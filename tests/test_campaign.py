@@ -163,6 +163,15 @@ def test_bad_options(kw, message):
         C.CampaignOptions(**{**SIX, **kw})
 
 
+def test_early_stop_takes_any_method_of_evaluate():
+    # a plug-in class by its import path is loaded before anything is trained; a missing one is one line
+    assert C.CampaignOptions(**SIX, early_stop="nnlife.predict.methods:Penguin").early_stop == "nnlife.predict.methods:Penguin"
+    with pytest.raises(InputError) as err:
+        C.CampaignOptions(**SIX, early_stop="nnlife.no_such_module:Rule")
+    assert str(err.value).startswith("--early-stop: ") and "nnlife.no_such_module" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
 def test_early_stop_target_defaults_to_twenty_or_the_last_epoch():
     assert C.CampaignOptions(**SIX, early_stop="penguin").target_epoch == 20.0
     assert C.CampaignOptions(**SIX, epochs=3, early_stop="penguin").target_epoch == 3.0

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..executors.base import ExecutionOptions, check_int
-from ..predict import METHODS, check_target_epoch
+from ..predict import METHODS, check_target_epoch, make_predictor
 from ..run import RunOptions, check_precision, n_train_full
 from ..sample import check_seed
 from ..spec import DATASETS, dataset_info
@@ -46,7 +46,8 @@ class CampaignOptions:
     ``datasets`` are kept in the canonical order (FashionMNIST, CIFAR100, SVHN) whatever
     order they are given in. ``train_images``/``test_images`` train and validate every
     network on prefixes of the splits. ``early_stop`` names a method of
-    :data:`nnlife.predict.METHODS`; ``target_epoch`` (only with it) defaults to
+    :data:`nnlife.predict.METHODS`, ``learned:MODEL`` or ``package.module:Class`` (as
+    ``nnlife evaluate`` takes them); ``target_epoch`` (only with it) defaults to
     ``min(20, epochs)``. ``synthetic`` trains on seeded random images of each data set's
     exact shapes instead of the real files: for throughput measurements only (the manifest
     and every record say so).
@@ -108,8 +109,13 @@ class CampaignOptions:
             if self.target_epoch is not None:
                 raise InputError("--target-epoch: only with --early-stop")
         else:
-            if self.early_stop not in METHODS:
-                raise InputError(f"--early-stop {self.early_stop!r}: expected one of {', '.join(METHODS)}")
+            if ":" not in self.early_stop and self.early_stop not in METHODS:
+                raise InputError(f"--early-stop {self.early_stop!r}: expected one of {', '.join(METHODS)}, "
+                                 f"learned:MODEL or package.module:Class")
+            try:  # learned:MODEL and package.module:Class are loaded here, before anything is trained
+                make_predictor(self.early_stop)
+            except InputError as err:
+                raise InputError(f"--early-stop: {err}") from None
             target = min(DEFAULT_TARGET_EPOCH, float(self.epochs)) if self.target_epoch is None else self.target_epoch
             target = check_target_epoch(target)
             if target > self.epochs:

@@ -97,8 +97,9 @@ class _EarlyStop:
     """A trainer listener around :class:`nnlife.predict.OnlineStopper`; on close it puts the
     outcome into the record's ``extra``."""
 
-    def __init__(self, method: str, target_epoch: float, extra: dict):
-        self.stopper = OnlineStopper(method, target_epoch)
+    def __init__(self, method: str, target_epoch: float, extra: dict, spec=None):
+        # the spec too: a learned method uses the network's structure, as in `nnlife evaluate`
+        self.stopper = OnlineStopper(method, target_epoch, spec=spec)
         self.extra = extra
 
     def __call__(self, row) -> bool:
@@ -181,7 +182,7 @@ def run_one(task: Task, placement: Placement, report: Callable[[Report], None] |
         extra["micro_batches"] = micro_batches
         listeners: list[Any] = []
         if options.early_stop:
-            listeners.append(_EarlyStop(options.early_stop, options.target_epoch, extra))
+            listeners.append(_EarlyStop(options.early_stop, options.target_epoch, extra, spec))
         if any(f.kind == "oom-always" or (f.kind == "oom" and tries == 1) for f in faults):
             listeners.append(_InjectedOOM())
         if any(f.kind == "error" for f in faults):
