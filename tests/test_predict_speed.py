@@ -23,7 +23,7 @@ EPOCHS = X / 2
 
 
 def plain_penguin(acc, target=20.0, N=3, threshold=0.5):
-    """PENGUIN as published, straight on scipy's curve_fit (SYSTEM.md section 6): (converged,
+    """PENGUIN as published, straight on scipy's curve_fit (docs/prediction.md): (converged,
     stop epoch, prediction)."""
     window = StabilityWindow(N, threshold)
     fallback = math.nan

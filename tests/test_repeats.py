@@ -1,4 +1,4 @@
-"""Repeats (SYSTEM.md section 8), the first run's selection options, and the seed-noise floor."""
+"""Repeats (docs/training.md), the first run's selection options, and the seed-noise floor."""
 
 from __future__ import annotations
 

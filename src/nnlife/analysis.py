@@ -1290,7 +1290,7 @@ _OVERVIEW_COLUMNS = (
 
 
 # --------------------------------------------------------------------------------------
-# Repeats (SYSTEM.md section 8)
+# Repeats (docs/training.md, "Repeats")
 
 
 def with_repeats(summary: "pd.DataFrame") -> "pd.DataFrame":

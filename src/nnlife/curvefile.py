@@ -1,4 +1,4 @@
-"""Curve files: learning curves from anywhere, one row per measurement (SYSTEM.md section 7).
+"""Curve files: learning curves from anywhere, one row per measurement (docs/curve-files.md).
 
 A curve file is CSV (a header line, comma-separated) or Parquet with the columns
 

@@ -12,8 +12,8 @@ Keys (format ``nnlife-record``, version 1; every key is always present)::
     ID, dataset, random_seed
     network              ID of the network's repeat 0 (its own ID for repeat 0): the tables
                          of one network's repeats share it
-    repeat               int: which training of the network (0: the ordinary run; SYSTEM.md
-                         section 8); a record written before repeats existed has neither key
+    repeat               int: which training of the network (0: the ordinary run;
+                         docs/training.md); a record written before repeats existed has neither key
                          and reads as repeat 0 of itself
     status               "complete" | "stopped_early" | "failed"
     error                "<ExceptionType>: <message>" when failed, else null

@@ -60,7 +60,7 @@ class RunOptions:
     chunks whose gradients accumulate to the same SGD update (checked against the network's
     batch size by :func:`run_facts`). ``train_images``/``test_images``: train and validate on
     prefixes of the splits (None: the whole split). ``repeat``: which training of the network
-    this is (SYSTEM.md section 8): repeat r draws its seeds from the network's ``random_seed``
+    this is (docs/training.md, "Repeats"): repeat r draws its seeds from the network's ``random_seed``
     and r (:func:`derive_seeds`); repeat 0 is the ordinary run."""
 
     epochs: int = 40

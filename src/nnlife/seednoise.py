@@ -1,4 +1,4 @@
-"""The seed-noise floor of a set of networks trained more than once (SYSTEM.md section 8).
+"""The seed-noise floor of a set of networks trained more than once (docs/training.md, "Repeats").
 
 Two repeats of one network differ only in their training seeds, so the spread between them is
 what no predictor of a network's accuracy can beat: predicting repeat 1 from repeat 0's whole

@@ -52,8 +52,8 @@ class CampaignOptions:
     exact shapes instead of the real files: for throughput measurements only (the manifest
     and every record say so).
 
-    ``repeats``: each planned network is trained that many times (repeat 0, 1, ...; SYSTEM.md
-    section 8), every repeat its own unit of the manifest. ``max_mflops`` and ``min_lr`` make a
+    ``repeats``: each planned network is trained that many times (repeat 0, 1, ...;
+    docs/training.md), every repeat its own unit of the manifest. ``max_mflops`` and ``min_lr`` make a
     cheap demonstration, not the published distribution: only the planned networks of at most
     that many forward MFLOP per image and at least that learning rate are kept, for each
     conv-layer count the first ones of the plan (:func:`nnlife.sample.plan_selected`, so their

@@ -158,7 +158,7 @@ def read_options(path: Path) -> dict:
     return options
 
 
-# The published protocol (SYSTEM.md section 3): option -> value. A campaign that differs in
+# The published protocol (docs/training.md): option -> value. A campaign that differs in
 # any of these is not comparable to the published distribution, and the page says so.
 PUBLISHED = {
     "epochs": 40,
