@@ -85,3 +85,22 @@ class OutputError(InputError, OSError):
 def _short(value: object, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def read_json(path: str | Path, missing: str | None = None) -> object:
+    """The JSON value in ``path``, or one :class:`InputError` line naming the file (and the
+    line of a syntax error). ``missing``: the message for a file that does not exist (default:
+    "cannot read ..." like any other unreadable file)."""
+    import json
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        if missing is not None:
+            raise InputError(missing) from None
+        raise InputError(f"{path}: cannot read ({err})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot read ({err})") from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None

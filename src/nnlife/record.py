@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import __version__
-from .errors import InputError
+from .errors import InputError, read_json
 from .run import RunFacts, RunOptions, Seeds
 from .shapes import analyse
 from .spec import NetworkSpec, dataset_info
@@ -262,12 +262,5 @@ def write_record(out: str | Path, record: Record) -> Path:
 def read_record(path: str | Path) -> Record:
     """Read one record. Raises :class:`InputError` naming the file for anything malformed."""
     path = Path(path)
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such record file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read ({err})") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+    obj = read_json(path, missing=f"{path}: no such record file")
     return Record.from_dict(obj, path)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..errors import InputError
+from ..errors import InputError, read_json
 from ..run import used_images
 from ..sample import plan_selected, sample
 from ..shapes import analyse
@@ -169,14 +169,7 @@ def write_manifest(out: str | Path, manifest: Manifest) -> Path:
 def read_manifest(out: str | Path) -> Manifest:
     """Read ``DIR/campaign.json``. Raises :class:`InputError` naming the file."""
     path = manifest_path(out)
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{Path(out)}: no campaign here (no {MANIFEST})") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read ({err})") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+    obj = read_json(path, missing=f"{Path(out)}: no campaign here (no {MANIFEST})")
     if not isinstance(obj, dict) or obj.get("format") != MANIFEST_FORMAT:
         raise InputError(f"{path}: expected a JSON object with format {MANIFEST_FORMAT!r}")
     if obj.get("version") != MANIFEST_VERSION:

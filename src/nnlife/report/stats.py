@@ -7,7 +7,6 @@ pandas: a data set of tens of thousands of networks takes no Python loop per net
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
@@ -19,7 +18,7 @@ import numpy as np
 
 from ..analysis import learned
 from ..campaign import MANIFEST, MANIFEST_FORMAT
-from ..errors import InputError
+from ..errors import InputError, read_json
 from ..spec import DATASETS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -144,12 +143,7 @@ def find_manifests(sources: Sequence[str], table_paths: Sequence[str]) -> list[P
 def read_options(path: Path) -> dict:
     """The ``options`` object of a campaign manifest, as written (no validation beyond its
     format: a report only shows them). Raises :class:`InputError` naming the file."""
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read ({err})") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+    obj = read_json(path)
     if not isinstance(obj, dict) or obj.get("format") != MANIFEST_FORMAT:
         raise InputError(f"{path}: expected a JSON object with format {MANIFEST_FORMAT!r}")
     options = obj.get("options")
@@ -167,9 +161,12 @@ PUBLISHED = {
     "synthetic": False,
     "early_stop": None,
     "svhn_extra": False,
+    "max_mflops": None,
+    "min_lr": None,
 }
-# Options that say how a campaign was made but not what it trained.
-NEUTRAL = {"datasets", "per_dataset", "seed", "precision", "deterministic", "target_epoch"}
+# Options that say how a campaign was made but not what it trained (``selection`` restates
+# max_mflops/min_lr in words; repeats add tables of the same networks, shown as the seed spread).
+NEUTRAL = {"datasets", "per_dataset", "seed", "precision", "deterministic", "target_epoch", "repeats", "selection"}
 
 
 def deviations(options: dict) -> list[str]:
