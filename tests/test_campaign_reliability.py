@@ -256,7 +256,7 @@ def test_full_disk_fails_each_network_without_killing_the_campaign(tmp_path):
     ("dataset", "MNIST", 'expected one of the campaign\'s data sets (FashionMNIST), got "MNIST"'),
     ("ID", "../escape", "expected a file name of 1 to 128 of A-Z a-z 0-9 _ - . not starting with '.', got \"../escape\""),
     ("random_seed", 2**32, "expected an integer in [0, 4294967295], got 4294967296"),
-    ("batch_size", 64, "expected PLANNED (as its options plan it), got 64"),
+    ("batch_size", 64, "expected PLANNED (as its seed draws it), got 64"),
 ])
 def test_a_hand_edited_manifest_is_one_line_before_anything_is_trained(tmp_path, field, value, expected):
     out = tmp_path / "run"

@@ -329,3 +329,23 @@ def test_evaluate_prints_the_floor_only_with_repeats(cli, tmp_path, capsys, refe
     assert "seed-noise floor at epoch 2 (3 networks with repeats, 5 pairs of repeats): MAE 2.60 points" in out
     assert cli("evaluate", *reference_paths, "--methods", "penguin") == 0
     assert "seed-noise" not in capsys.readouterr().out
+
+
+def test_a_manifest_from_before_repeats_and_a_chosen_selection_still_read(tmp_path):
+    # A manifest written before repeats existed has no `repeat`/`network` per unit: every unit is
+    # repeat 0 of itself. A manifest may also hold a chosen selection of planned networks (as
+    # benchmarks/make_corpus.py writes): each unit is checked against its own seed.
+    options = C.CampaignOptions(datasets=("FashionMNIST",), per_dataset=6, seed=53681, epochs=1)
+    manifest = C.open_manifest(tmp_path, options)
+    obj = json.loads((tmp_path / C.MANIFEST).read_text())
+    for net in obj["networks"]:
+        del net["repeat"], net["network"]
+    obj["networks"] = obj["networks"][1:4]
+    (tmp_path / C.MANIFEST).write_text(json.dumps(obj))
+    again = C.read_manifest(tmp_path)
+    assert [n.ID for n in again.networks] == [n.ID for n in manifest.networks[1:4]]
+    assert all(n.repeat == 0 and n.network_ID == n.ID for n in again.networks)
+    obj["networks"][0]["flops"] += 1  # but a unit that is not what its seed draws is refused
+    (tmp_path / C.MANIFEST).write_text(json.dumps(obj))
+    with pytest.raises(InputError, match=r"network 0: field 'flops': expected \d+ \(as its seed draws it\)"):
+        C.read_manifest(tmp_path)
