@@ -217,10 +217,59 @@ def test_selection_too_strict_for_deep_networks_is_one_error():
         C.CampaignOptions(**TWO, max_mflops=0)
 
 
+def test_conv_layer_rule_keeps_the_strata_below_it_and_the_plan_order():
+    nets = plan_selected("FashionMNIST", 10, 2022, max_conv=3, min_lr=0.01, max_flops=2e6, n_train=60000)
+    assert sorted(n.n_conv for n in nets) == [1, 1, 1, 1, 2, 2, 2, 3, 3, 3]  # 1..3 in turn, as a plan of 10 would
+    seeds = network_seeds("FashionMNIST", max(n.index for n in nets) + 1, 2022)
+    for n in nets:
+        assert (n.random_seed, n.n_conv) == (seeds[n.index], 1 + n.index % 10)
+    # only the conv-layer rule: the first networks of counts 1..K of the plan itself
+    alone = plan_selected("FashionMNIST", 4, 2022, max_conv=2)
+    assert [(n.index, n.n_conv) for n in alone] == [(0, 1), (1, 2), (10, 1), (11, 2)]
+    assert [n.random_seed for n in alone] == [seeds[0], seeds[1], seeds[10], seeds[11]]
+    assert plan_selected("FashionMNIST", 7, 2022, max_conv=10) == plan("FashionMNIST", 7, 2022)
+    for bad in (0, 11, 2.5, True):
+        with pytest.raises(InputError, match="--max-conv-layers"):
+            plan_selected("FashionMNIST", 4, 2022, max_conv=bad)
+    with pytest.raises(InputError, match="--max-conv-layers 11: expected an integer from 1 to 10"):
+        C.CampaignOptions(**TWO, max_conv_layers=11)
+
+
+def test_the_readme_first_run_plans_a_cheap_selection_that_says_so(tmp_path):
+    """The README's first command, parsed as the command line parses it: every planned network
+    obeys the cap, the floor and the conv-layer rule, and the manifest says it is a demo."""
+    import re
+    import shlex
+
+    from nnlife.cli import make_parser
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    line = next(l for l in readme.splitlines() if l.startswith("./install.sh && .venv/bin/nnlife campaign"))
+    words = shlex.split(re.search(r"nnlife (campaign .*?) &&", line).group(1))
+    words[words.index("--out") + 1] = str(tmp_path / "first")
+    args = make_parser(words).parse_args(words)
+    assert (args.max_mflops, args.min_lr, args.max_conv_layers) == (2.0, 0.01, 3)
+    options = C.CampaignOptions(datasets=args.datasets, per_dataset=args.per_dataset, seed=args.seed,
+                                epochs=args.epochs, train_images=args.train_images, test_images=args.test_images,
+                                max_mflops=args.max_mflops, min_lr=args.min_lr,
+                                max_conv_layers=args.max_conv_layers)
+    manifest = C.open_manifest(tmp_path / "first", options)
+    assert len(manifest.networks) == 10
+    for n in manifest.networks:
+        spec = sample("FashionMNIST", n.random_seed, n.conv_layers, n_train=60000)
+        assert n.conv_layers <= 3 and n.flops <= 2e6 and spec.learning_rate >= 0.01
+    selection = json.loads((tmp_path / "first" / C.MANIFEST).read_text())["options"]["selection"]
+    assert "NOT the published distribution" in selection and "at most 3 conv layers" in selection
+
+
 def test_campaign_cli_selection_options(cli, tmp_path, capsys):
     assert cli("campaign", "--datasets", "FashionMNIST", "--per-dataset", 1, "--seed", 1, "--out", tmp_path,
                "--max-mflops", "-1") == 2
     assert "--max-mflops" in capsys.readouterr().err
+    assert cli("campaign", "--datasets", "FashionMNIST", "--per-dataset", 1, "--seed", 1, "--out", tmp_path,
+               "--max-conv-layers", "11") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("--max-conv-layers 11: expected an integer from 1 to 10") and "\n" not in err
 
 
 # ---- summary grouping and the seed-noise floor ---------------------------------------------------

@@ -202,13 +202,14 @@ class PlannedNetwork:
         return sample(self.dataset, self.random_seed, self.n_conv, n_train=n_train)
 
 
-def stratified_counts(count: int) -> list[int]:
+def stratified_counts(count: int, max_conv: int = MAX_CONV) -> list[int]:
     """Conv-layer counts of a plan of ``count`` networks, in plan order.
 
     Counts cycle 1, 2, ..., 10, 1, 2, ..., so that N networks hold N/10 of each count (when 10
     divides N; otherwise the counts differ by at most one) and every prefix stays stratified.
+    With ``max_conv`` below 10 (a selection's rule) they cycle 1 .. ``max_conv`` instead.
     """
-    return [1 + i % MAX_CONV for i in range(count)]
+    return [1 + i % max_conv for i in range(count)]
 
 
 def network_seeds(dataset: str, count: int, master_seed: int) -> list[int]:
@@ -248,27 +249,31 @@ SELECT_SCAN = 200_000
 
 
 def plan_selected(dataset: str, count: int, master_seed: int, *, max_flops: float | None = None,
-                  min_lr: float | None = None, n_train: int | None = None,
+                  min_lr: float | None = None, max_conv: int | None = None, n_train: int | None = None,
                   scan: int = SELECT_SCAN) -> list[PlannedNetwork]:
     """The networks of a cheap selection from the plan of ``count`` networks: walking the
     data set's plan (:func:`plan`, the same seeds and conv-layer counts), keep those whose
     forward FLOPs per image are at most ``max_flops`` and whose learning rate is at least
-    ``min_lr`` (no rule when None), and for each conv-layer count the first ones of that
-    count, as many as a plan of ``count`` holds (:func:`stratified_counts`), so the
-    stratification is kept. Returned in plan order, each with its plan index.
+    ``min_lr`` and whose conv-layer count is at most ``max_conv`` (no rule when None), and
+    for each conv-layer count the first ones of that count, as many as a plan of ``count``
+    holds (:func:`stratified_counts`; with ``max_conv``, the counts 1 .. ``max_conv`` in
+    turn), so the stratification is kept. Returned in plan order, each with its plan index.
 
-    With neither rule this is ``plan(dataset, count, master_seed)``. Raises
+    With no rule this is ``plan(dataset, count, master_seed)``. Raises
     :class:`InputError` when the first ``scan`` networks of the plan hold too few of some
     count (a cap too low for deep networks)."""
     from .shapes import analyse  # shapes needs nothing from here: no cycle
 
-    if max_flops is None and min_lr is None:
+    if max_flops is None and min_lr is None and max_conv is None:
         return plan(dataset, count, master_seed)
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise InputError(f"count {count!r}: expected a non-negative integer")
+    if max_conv is not None and (isinstance(max_conv, bool) or not isinstance(max_conv, int)
+                                 or not 1 <= max_conv <= MAX_CONV):
+        raise InputError(f"--max-conv-layers {max_conv!r}: expected an integer from 1 to {MAX_CONV}")
     info = dataset_info(dataset)
     wanted = {k: 0 for k in range(1, MAX_CONV + 1)}
-    for k in stratified_counts(count):
+    for k in stratified_counts(count, max_conv or MAX_CONV):
         wanted[k] += 1
     chosen: list[PlannedNetwork] = []
     left = count

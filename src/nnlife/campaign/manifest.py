@@ -84,7 +84,7 @@ def manifest_path(out: str | Path) -> Path:
 
 def make_manifest(options: CampaignOptions) -> Manifest:
     """Plan every network (``nnlife.sample.plan_selected`` per data set: the plan itself unless
-    ``--max-mflops``/``--min-lr`` select from it), each ``repeats`` times, and give each unit an
+    ``--max-mflops``/``--min-lr``/``--max-conv-layers`` select from it), each ``repeats`` times, and give each unit an
     ID: its creation time, strictly increasing by at least a microsecond across the campaign."""
     networks: list[PlannedRun] = []
     last: datetime | None = None
@@ -103,12 +103,13 @@ def make_manifest(options: CampaignOptions) -> Manifest:
 def _plan(options: CampaignOptions) -> list[PlannedRun]:
     """The units of ``options``, without IDs: the same for the same options, anywhere. Each
     data set's networks are ``nnlife.sample.plan_selected``'s (the plan itself unless
-    ``--max-mflops``/``--min-lr`` select from it), each ``repeats`` times, repeat 0 first."""
+    ``--max-mflops``/``--min-lr``/``--max-conv-layers`` select from it), each ``repeats`` times, repeat 0 first."""
     networks = []
     for dataset in options.datasets:
         max_flops = None if options.max_mflops is None else options.max_mflops * 1e6
         chosen = plan_selected(dataset, options.per_dataset, options.seed, max_flops=max_flops,
-                               min_lr=options.min_lr, n_train=options.n_train_full(dataset))
+                               min_lr=options.min_lr, max_conv=options.max_conv_layers,
+                               n_train=options.n_train_full(dataset))
         for planned in chosen:
             spec = planned.spec(n_train=options.n_train_full(dataset))
             flops = analyse(spec).flops

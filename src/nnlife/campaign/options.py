@@ -12,7 +12,7 @@ from ..errors import InputError
 from ..executors.base import ExecutionOptions, check_int
 from ..predict import METHODS, check_target_epoch, make_predictor
 from ..run import RunOptions, check_precision, n_train_full
-from ..sample import check_seed
+from ..sample import MAX_CONV, check_seed
 from ..spec import DATASETS, dataset_info
 
 __all__ = ["DEFAULT_TARGET_EPOCH", "OPTION_FLAGS", "CampaignOptions", "ExecutionOptions"]
@@ -36,6 +36,7 @@ OPTION_FLAGS = {
     "repeats": "--repeats",
     "max_mflops": "--max-mflops",
     "min_lr": "--min-lr",
+    "max_conv_layers": "--max-conv-layers",
 }
 
 
@@ -53,10 +54,10 @@ class CampaignOptions:
     and every record say so).
 
     ``repeats``: each planned network is trained that many times (repeat 0, 1, ...;
-    docs/training.md), every repeat its own unit of the manifest. ``max_mflops`` and ``min_lr`` make a
-    cheap demonstration, not the published distribution: only the planned networks of at most
-    that many forward MFLOP per image and at least that learning rate are kept, for each
-    conv-layer count the first ones of the plan (:func:`nnlife.sample.plan_selected`, so their
+    docs/training.md), every repeat its own unit of the manifest. ``max_mflops``, ``min_lr`` and
+    ``max_conv_layers`` make a cheap demonstration, not the published distribution: only the
+    planned networks of at most that many forward MFLOP per image, at least that learning rate
+    and at most that many conv layers are kept, for each conv-layer count the first ones of the plan (:func:`nnlife.sample.plan_selected`, so their
     seeds are the published plan's). The manifest's options say so in ``selection``.
     """
 
@@ -75,6 +76,7 @@ class CampaignOptions:
     repeats: int = 1
     max_mflops: float | None = None
     min_lr: float | None = None
+    max_conv_layers: int | None = None
 
     def __post_init__(self) -> None:
         names = [self.datasets] if isinstance(self.datasets, str) else list(self.datasets)
@@ -101,6 +103,10 @@ class CampaignOptions:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise InputError(f"{OPTION_FLAGS[name]} {value!r}: expected a positive number")
             object.__setattr__(self, name, float(value))
+        if self.max_conv_layers is not None:
+            check_int(self.max_conv_layers, "--max-conv-layers", 1)
+            if self.max_conv_layers > MAX_CONV:
+                raise InputError(f"--max-conv-layers {self.max_conv_layers}: expected an integer from 1 to {MAX_CONV}")
         if self.svhn_extra and "SVHN" not in self.datasets:
             raise InputError("--svhn-extra: only with SVHN among the data sets")
         for name in ("deterministic", "svhn_extra", "synthetic"):
@@ -130,13 +136,15 @@ class CampaignOptions:
     def selection(self) -> str:
         """What the plan holds, in words (written into the manifest's options, so a report of
         the campaign says it)."""
-        if self.max_mflops is None and self.min_lr is None:
+        if self.max_mflops is None and self.min_lr is None and self.max_conv_layers is None:
             return "the published distribution: every planned network"
         rules = []
         if self.max_mflops is not None:
             rules.append(f"at most {self.max_mflops:g} MFLOP per image (forward)")
         if self.min_lr is not None:
             rules.append(f"learning rate at least {self.min_lr:g}")
+        if self.max_conv_layers is not None:
+            rules.append(f"at most {self.max_conv_layers} conv layers")
         return ("a small, cheap demo, NOT the published distribution: only the planned networks with "
                 + " and ".join(rules) + ", for each conv-layer count the first ones of the plan")
 

@@ -48,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--min-lr", type=_positive_number, metavar="LR",
                    help="a cheap demo, not the published distribution: skip planned networks whose learning "
                    "rate is below LR")
+    p.add_argument("--max-conv-layers", type=argtypes.positive, metavar="K",
+                   help="a cheap demo, not the published distribution: keep only planned networks of at most K "
+                   "conv layers (1..10; the counts 1..K in turn)")
     run = p.add_argument_group("execution (may change between runs of the same campaign)")
     run.add_argument("--workers", type=argtypes.positive, metavar="K",
                      help="CPU worker processes (default: one per core); with --ray, the CPUs of a local instance")
@@ -96,6 +99,7 @@ def run_campaign_command(args: argparse.Namespace) -> int:
         train_images=args.train_images, test_images=args.test_images, precision=args.precision,
         deterministic=args.deterministic, svhn_extra=args.svhn_extra, early_stop=args.early_stop,
         target_epoch=args.target_epoch, repeats=args.repeats, max_mflops=args.max_mflops, min_lr=args.min_lr,
+        max_conv_layers=args.max_conv_layers,
     )
     execution = ExecutionOptions(
         workers=args.workers, per_gpu=args.per_gpu, device=args.device, ray=args.ray, retries=args.retries,

@@ -163,9 +163,10 @@ PUBLISHED = {
     "svhn_extra": False,
     "max_mflops": None,
     "min_lr": None,
+    "max_conv_layers": None,
 }
 # Options that say how a campaign was made but not what it trained (``selection`` restates
-# max_mflops/min_lr in words; repeats add tables of the same networks, shown as the seed spread).
+# max_mflops/min_lr/max_conv_layers in words; repeats add tables of the same networks, shown as the seed spread).
 NEUTRAL = {"datasets", "per_dataset", "seed", "precision", "deterministic", "target_epoch", "repeats", "selection"}
 
 
