@@ -139,6 +139,10 @@ def test_a_killed_campaign_with_repeats_resumes_without_redoing_a_finished_repea
 
     summary = C.run_campaign(out, manifest.options, C.ExecutionOptions(workers=1, download=False, progress=False))
     assert (summary.done, summary.done_before, summary.trained) == (4, len(finished), 4 - len(finished))
+    # repeats are counted as trainings of so many networks, not as networks
+    assert summary.text().splitlines()[0] == f"campaign {out}: 4 of 4 trainings done (2 networks x 2 repeats)"
+    assert C.campaign_status(out).text().splitlines()[0] == (
+        f"campaign {out}: not running, 4 of 4 trainings done (2 networks x 2 repeats)")
     journal = C.read_journal(out)
     for net in manifest.networks:
         kinds = [e["event"] for e in journal if e.get("ID") == net.ID]

@@ -38,7 +38,7 @@ from .journal import Journal, read_journal
 from .layout import CampaignLock, move_aside, record_file, remove_stale_temporaries, table_file, table_state
 from .manifest import Manifest, PlannedRun, open_manifest, training_order
 from .options import CampaignOptions
-from .status import Failure, ProgressBar, _eta
+from .status import Failure, ProgressBar, _eta, counted, units
 
 
 @dataclass(frozen=True)
@@ -55,13 +55,14 @@ class Summary:
     half_epochs: int  # half epochs trained in this run by the networks that finished
     seconds: float
     backend: str
+    repeats: int = 1  # trainings of each planned network
 
     @property
     def done(self) -> int:
         return self.done_before + self.trained
 
     def text(self) -> str:
-        lines = [f"campaign {self.out}: {self.done} of {self.planned} networks done"]
+        lines = [f"campaign {self.out}: {counted(self.done, self.planned, self.repeats)}"]
         if self.trained == 0 and not self.failures:
             lines[0] += " (nothing to do)" if self.done == self.planned else ""
         else:
@@ -117,7 +118,8 @@ def run_campaign(
                 _move_aside_unfinished(out_path, manifest, states, journal, echo)
                 _recover_done_events(out_path, manifest, history, done, journal)
             if not todo:
-                return Summary(str(out_path), len(manifest.networks), len(manifest.networks), 0, 0, (), 0, 0, 0.0, "none")
+                return Summary(str(out_path), len(manifest.networks), len(manifest.networks), 0, 0, (), 0, 0, 0.0, "none",
+                               manifest.options.repeats)
             return _Run(out_path, manifest, todo, done, history, journal, execution, faults_text, echo).run()
         finally:
             if journal is not None:
@@ -240,7 +242,8 @@ class _Run:
         planned, todo = len(manifest.networks), len(self.todo)
         self.journal.event("campaign-start", pid=os.getpid(), host=socket.gethostname(), planned=planned,
                            to_train=todo, backend=backend, retries=execution.retries)
-        self.echo(f"campaign {self.out}: {planned} networks planned, {planned - todo} done, {todo} to train on {backend}")
+        self.echo(f"campaign {self.out}: {units(planned, options.repeats)} planned, {planned - todo} done, "
+                  f"{todo} to train on {backend}")
         self.bar = ProgressBar(planned, planned - todo, execution.progress)
         self._update_bar(0)
         interrupted = False
@@ -260,7 +263,7 @@ class _Run:
                            seconds=round(seconds, 3))
         return Summary(str(self.out), planned, planned - todo, self.trained, self.stopped,
                        tuple(sorted(self.failures, key=lambda f: f.ID)), self.failed_before, self.halves, seconds,
-                       backend)
+                       backend, options.repeats)
 
     def _loop(self, executor: Executor) -> None:
         while self.queue or executor.busy():

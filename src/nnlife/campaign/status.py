@@ -43,6 +43,7 @@ class CampaignStatus:
     eta_seconds: float | None
     failures: tuple[Failure, ...]
     corrupt: tuple[Failure, ...] = ()  # tables that are not finished ones, and why
+    repeats: int = 1  # trainings of each planned network (--repeats)
 
     @property
     def planned(self) -> int:
@@ -66,7 +67,7 @@ class CampaignStatus:
         state = "running" if self.running_pid is not None else "not running"
         if self.running_pid:
             state += f" (PID {self.running_pid})"
-        lines = [f"campaign {self.out}: {state}, {self.done} of {self.planned} networks done"]
+        lines = [f"campaign {self.out}: {state}, {counted(self.done, self.planned, self.repeats)}"]
         width = max(len(d.dataset) for d in self.datasets)
         lines.append(f"  {'data set':<{width}}  planned   done  failed  remaining")
         for d in self.datasets:
@@ -102,6 +103,20 @@ def _duration(seconds: float | None) -> str:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def units(planned: int, repeats: int) -> str:
+    """``planned`` trainings in words: networks, or with repeats, trainings of so many networks."""
+    if repeats == 1:
+        return f"{planned} networks"
+    return f"{planned} trainings ({planned // repeats} networks x {repeats} repeats)"
+
+
+def counted(done: int, planned: int, repeats: int) -> str:
+    """"D of P networks done", or with repeats "D of P trainings done (N networks x K repeats)"."""
+    if repeats == 1:
+        return f"{done} of {planned} networks done"
+    return f"{done} of {units(planned, repeats).replace(' (', ' done (', 1)}"
 
 
 def campaign_status(out: str | Path, *, last: int = 5) -> CampaignStatus:
@@ -152,7 +167,7 @@ def campaign_status(out: str | Path, *, last: int = 5) -> CampaignStatus:
             cost = {n.ID: n.cost(manifest.options) for n in manifest.networks}
             eta = _eta(sum(cost[n.ID] for n in left), sum(cost.get(ID, 0.0) for ID in done_ids), seconds)
     return CampaignStatus(str(out), tuple(progress), pid, tuple(events[-last:]) if last else (), rate, eta,
-                          tuple(failures), tuple(corrupt))
+                          tuple(failures), tuple(corrupt), manifest.options.repeats)
 
 
 def _latest_run(events: list[dict], running: bool) -> tuple[list[str], float] | None:
