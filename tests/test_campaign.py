@@ -218,7 +218,7 @@ def test_small_campaign_gives_exactly_the_planned_tables_and_a_rerun_does_nothin
 
     assert cli("status", out, "--json") == 0
     status = json.loads(capsys.readouterr().out)
-    assert (status["running"], status["planned"], status["done"], status["failures"]) == (False, 8, 8, [])
+    assert (status["running"], status["planned"], status["done"], status["repeats"], status["failures"]) == (False, 8, 8, 1, [])
     assert [(d["dataset"], d["done"], d["remaining"]) for d in status["datasets"]] == [("FashionMNIST", 4, 0), ("CIFAR100", 4, 0)]
     assert status["rate_per_hour"] > 0 and status["last_events"][-1]["event"] == "campaign-end"
 

@@ -56,7 +56,7 @@ class CampaignStatus:
     def to_dict(self) -> dict[str, Any]:
         return {
             "out": self.out, "running": self.running_pid is not None, "pid": self.running_pid,
-            "planned": self.planned, "done": self.done,
+            "planned": self.planned, "done": self.done, "repeats": self.repeats,
             "datasets": [{**dataclasses.asdict(d), "remaining": d.remaining} for d in self.datasets],
             "rate_per_hour": self.rate_per_hour, "eta_seconds": self.eta_seconds,
             "failures": [dataclasses.asdict(f) for f in self.failures],
