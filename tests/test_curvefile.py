@@ -2,6 +2,7 @@
 exact line for every malformed file."""
 
 import math
+import warnings
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import pytest
 
 from nnlife.cli import main
 from nnlife.curvefile import read_curve_file, write_curve_file
-from nnlife.errors import InputError
+from nnlife.errors import InputError, InputWarning
 from nnlife.predict import load_curves, run_methods, simulate
 from nnlife.table import read_table
 
@@ -192,3 +193,23 @@ def test_cli_curves_from_a_subprocess(reference_dir, tmp_path):
     assert done.returncode == 0, done.stderr
     assert pq.read_table(out).column_names == ["id", "epoch", "valAcc", "valLoss", "trainLoss"]
     assert pq.read_table(out).num_rows == 240
+
+
+def test_accuracies_that_look_like_fractions_are_one_warning_line(tmp_path, capsys):
+    f = tmp_path / "frac.csv"
+    rows = [f"a,{e},{0.5 + 0.01 * e!r}," for e in range(1, 11)]
+    f.write_text(_curve_text(rows))
+    with pytest.warns(InputWarning, match=r"column 'valAcc': every value is at most 1 \(largest 0.6\)"):
+        curves = read_curve_file(f)
+    assert curves[0].curve.valAcc[0] == 0.51  # read as given, in percent
+    status, cap = _run(["predict", str(f), "--method", "last", "--target-epoch", "10"], capsys)
+    warning = (f"nnlife predict: warning: {f}: column 'valAcc': every value is at most 1 (largest 0.6); it is read "
+               f"as percent (0-100), so if these are fractions, multiply them by 100\n")
+    assert status == 0 and cap.err == warning and cap.out.startswith("ID")
+    # percent, or nothing above 0 (a curve of zeros), is no warning
+    for acc in (50.0, 0.0):
+        g = tmp_path / f"ok{acc}.csv"
+        g.write_text(_curve_text([f"a,{e},{acc!r}," for e in range(1, 11)]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            read_curve_file(g)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .errors import InputError
+from .errors import InputError, InputWarning
 from .spec import NetworkSpec
 from .table import TEMP_PREFIX, Curve, Table, atomic_write_text, is_parquet
 
@@ -134,7 +134,27 @@ def read_curve_file(path: str | Path) -> list[LabeledCurve]:
     else:
         header, rows = _csv_rows(path)
         where = lambda i: f"line {i + 2}"  # noqa: E731
-    return _build(path, header, rows, where)
+    curves = _build(path, header, rows, where)
+    _warn_if_fractions(path, curves)
+    return curves
+
+
+def _warn_if_fractions(path: Path, curves: Sequence[LabeledCurve]) -> None:
+    """Warn when no ``valAcc`` of the file exceeds 1 although some exceed 0: accuracies given
+    as fractions would be read as percent and every prediction would be off by a factor of
+    100. Only a warning: a file of networks stuck at CIFAR-100's chance level (1 %) looks the
+    same."""
+    import warnings
+
+    import numpy as np
+
+    acc = [c.curve.valAcc for c in curves]
+    values = np.concatenate([np.asarray(a, dtype=float) for a in acc]) if acc else np.empty(0)
+    values = values[np.isfinite(values)]
+    if values.size and values.max() <= 1.0 and values.max() > 0.0:
+        warnings.warn(InputWarning(
+            f"{path}: column 'valAcc': every value is at most 1 (largest {values.max():g}); it is read as percent "
+            f"(0-100), so if these are fractions, multiply them by 100"), stacklevel=2)
 
 
 def _csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:

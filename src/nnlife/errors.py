@@ -104,3 +104,9 @@ def read_json(path: str | Path, missing: str | None = None) -> object:
         raise InputError(f"{path}: cannot read ({err})") from None
     except json.JSONDecodeError as err:
         raise InputError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+
+
+class InputWarning(UserWarning):
+    """Input that is valid but probably not what the user meant (e.g. accuracies that look
+    like fractions where percent is expected). The command line prints its message as one
+    ``warning:`` line on stderr and goes on."""

@@ -16,7 +16,7 @@ import argparse
 import importlib
 import sys
 
-from ..errors import InputError
+from ..errors import InputError, InputWarning
 
 # Modules of nnlife.cli that register subcommands, in the order --help lists them.
 COMMAND_MODULES = [
@@ -84,11 +84,30 @@ def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _show_input_warnings(command: str):
+    """A ``warnings.showwarning`` that prints nnlife's :class:`InputWarning` as one line
+    (``nnlife COMMAND: warning: ...``), and any other warning as Python would."""
+    import warnings
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, InputWarning):
+            print(f"nnlife {command}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     if argv is None:
         argv = sys.argv[1:]
     parser = make_parser(argv)
     args = parser.parse_args(argv)
+    previous, warnings.showwarning = warnings.showwarning, _show_input_warnings(args.command)
     try:
         return int(args.func(args) or 0)
     except InputError as err:
@@ -100,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `nnlife sample ... | head`
         sys.stderr.close()
         return 0
+    finally:  # main() is also called in-process (tests, notebooks): leave warnings as they were
+        warnings.showwarning = previous
 
 
 if __name__ == "__main__":  # pragma: no cover
