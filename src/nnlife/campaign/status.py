@@ -74,7 +74,8 @@ class CampaignStatus:
             lines.append(f"  {d.dataset:<{width}}  {d.planned:>7}  {d.done:>5}  {d.failed:>6}  {d.remaining:>9}")
         if self.rate_per_hour:
             eta = f", ETA {_duration(self.eta_seconds)} (from the FLOPs left)" if self.eta_seconds is not None else ""
-            lines.append(f"rate {self.rate_per_hour:.1f} networks/hour in the latest run{eta}")
+            unit = "networks" if self.repeats == 1 else "trainings"
+            lines.append(f"rate {self.rate_per_hour:.1f} {unit}/hour in the latest run{eta}")
         if self.failures:
             lines.append(f"failed ({len(self.failures)}; a re-run retries them):")
             lines += [f"  {f.dataset} {f.ID}: {f.error}" for f in self.failures]
