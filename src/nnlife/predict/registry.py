@@ -20,6 +20,7 @@ from .core import (
     Tracker,
     check_level,
 )
+from .combined import Combined
 from .learned import LearnedPredictor
 from .methods import DEFAULT_BUDGET, BestFit, BestSoFar, Ensemble, FamilyMethod, Last, Menndl, Penguin, Triage
 
@@ -49,6 +50,7 @@ METHODS: dict[str, Callable[..., Predictor]] = {
     "best_fit": BestFit,
     "ensemble": Ensemble,
     "triage": Triage,
+    "combined": Combined,
     "last": Last,
     "best_so_far": BestSoFar,
     "auto": Auto,
