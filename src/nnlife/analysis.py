@@ -226,6 +226,11 @@ class Lifespans:
         """The columns of :attr:`summary` as numpy arrays (what needs no pandas uses these)."""
         return summary_columns(self.networks)
 
+    def write_summary_csv(self, out: str | Path) -> None:
+        """Write :attr:`summary` as CSV, the bytes ``summary.to_csv(out, index=False)`` writes,
+        without pandas (see :func:`write_csv`)."""
+        write_csv(columns_with_repeats(self.summary_columns), out)
+
     def per_network(self) -> "pd.DataFrame":
         """One row per network, its repeats grouped; see :func:`per_network`."""
         return per_network(self.summary)
@@ -1298,14 +1303,49 @@ def with_repeats(summary: "pd.DataFrame") -> "pd.DataFrame":
     and ``repeat``, read from the record beside each table (``<X>_records/<ID>.json`` next to
     its ``<X>_models`` directory). A table without a readable record, or a record written
     before repeats existed, is repeat 0 of itself."""
+    networks, repeats = repeats_of(summary["ID"].tolist(), summary["path"].tolist())
+    out = summary.copy()
+    at = list(out.columns).index("ID") + 1
+    out.insert(at, "network", networks)
+    out.insert(at + 1, "repeat", repeats)
+    return out
+
+
+def columns_with_repeats(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Summary columns (:func:`summary_columns`) with ``network`` and ``repeat`` after ``ID``,
+    as :func:`with_repeats` adds them to the DataFrame."""
+    networks, repeats = repeats_of(columns["ID"].tolist(), columns["path"].tolist())
+    out: dict[str, np.ndarray] = {}
+    for name, values in columns.items():
+        out[name] = values
+        if name == "ID":
+            out["network"] = np.array(networks, dtype=object)
+            out["repeat"] = repeats
+    return out
+
+
+def repeats_of(ids: Sequence[str], paths: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """The ``network`` and ``repeat`` of each table (see :func:`with_repeats`)."""
     import json
 
     networks, repeats = [], []
     has_records: dict[Path, bool] = {}  # a published data set has no records: one check per folder
-    for ID, path in zip(summary["ID"].tolist(), summary["path"].tolist()):
+    # The records folder per directory text (pathlib per row is a tenth of a second for 6000
+    # tables): "DIR/NAME" has the parent Path("DIR/NAME").parent for every NAME that pathlib
+    # keeps as a part (not "" or "."), so the first path of a directory stands for all of them.
+    folder_of: dict[str, Path | None] = {}
+    cache = os.sep == "/" and os.altsep is None
+    for ID, path in zip(ids, paths):
         network, repeat = ID, 0
-        folder = Path(str(path)).parent
-        records = folder.with_name(folder.name[: -len("_models")] + "_records") if folder.name.endswith("_models") else None
+        path = str(path)
+        head, slash, name = path.rpartition("/")
+        key = head if cache and slash and name not in ("", ".") else None
+        records = folder_of.get(key, False) if key is not None else False
+        if records is False:
+            folder = Path(path).parent
+            records = folder.with_name(folder.name[: -len("_models")] + "_records") if folder.name.endswith("_models") else None
+            if key is not None:
+                folder_of[key] = records
         if records is not None and has_records.setdefault(records, records.is_dir()):
             record = records / f"{ID}.json"
             try:
@@ -1320,11 +1360,45 @@ def with_repeats(summary: "pd.DataFrame") -> "pd.DataFrame":
                     repeat = obj["repeat"]
         networks.append(network)
         repeats.append(repeat)
-    out = summary.copy()
-    at = list(out.columns).index("ID") + 1
-    out.insert(at, "network", networks)
-    out.insert(at + 1, "repeat", np.array(repeats, dtype=np.int64))
-    return out
+    return networks, np.array(repeats, dtype=np.int64)
+
+
+def write_csv(columns: dict[str, np.ndarray], out: str | Path) -> None:
+    """Write columns as CSV, byte for byte as ``pandas.DataFrame(columns).to_csv(out,
+    index=False)`` writes them, without pandas (importing it is half a second, most of a
+    ``nnlife load --csv``). Hand-written after pandas' own rules, which tests compare it with:
+    float64 as Python's ``repr`` (the shortest text that reads back to the same float, which is
+    numpy's ``astype(str)`` that pandas uses), NaN as an empty field, other numbers as
+    ``astype(str)``, booleans ``True``/``False``, text (None empty) quoted by the csv module with
+    pandas' settings, lines ending in ``os.linesep``, UTF-8."""
+    import csv
+
+    texts = []
+    for values in columns.values():
+        values = np.asarray(values)
+        kind = values.dtype.kind
+        if kind == "f":
+            if values.dtype == np.float64:
+                text = list(map(repr, values.tolist()))
+            else:
+                text = values.astype(str).tolist()
+            for i in np.flatnonzero(np.isnan(values)).tolist():
+                text[i] = ""
+        elif kind == "b":
+            text = np.where(values, "True", "False").tolist()
+        elif kind in "iu":
+            text = list(map(str, values.tolist()))
+        elif kind == "U":
+            text = values.tolist()
+        elif kind == "O":
+            text = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in values.tolist()]
+        else:
+            raise TypeError(f"write_csv: a column of {values.dtype}")
+        texts.append(text)
+    with open(out, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator=os.linesep)
+        writer.writerow(list(columns))
+        writer.writerows(zip(*texts))
 
 
 PER_NETWORK_COLUMNS = ("dataset", "network", "random_seed", "n_conv", "repeats", "valAcc_final_mean",
