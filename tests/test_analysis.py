@@ -511,6 +511,18 @@ def test_write_csv_follows_pandas_on_odd_values(tmp_path):
     write_csv(columns, ours)
     pd.DataFrame(columns).to_csv(theirs, index=False)
     assert ours.read_bytes() == theirs.read_bytes()
+    # without a text that needs quotes (the lines are then joined without the csv module)
+    plain = ["plain", "", " lead", "ünï", "semi;colon", "x-y_z.txt"]
+    columns["ID"] = np.array([plain[i % len(plain)] for i in range(n)], dtype=object)
+    columns["u"] = np.array([plain[(i + 1) % len(plain)] for i in range(n)], dtype=str)
+    columns["maybe"] = np.array([None if i % 7 == 0 else "x" for i in range(n)], dtype=object)
+    write_csv(columns, ours)
+    pd.DataFrame(columns).to_csv(theirs, index=False)
+    assert ours.read_bytes() == theirs.read_bytes()
+    del columns["maybe"]
+    write_csv(columns, ours)
+    pd.DataFrame(columns).to_csv(theirs, index=False)
+    assert ours.read_bytes() == theirs.read_bytes()
     empty = {name: values[:0] for name, values in columns.items()}
     write_csv(empty, ours)
     pd.DataFrame(empty).to_csv(theirs, index=False)
