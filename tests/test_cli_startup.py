@@ -82,3 +82,19 @@ def test_version_is_looked_up_when_asked():
 
     proc = subprocess.run([sys.executable, "-m", "nnlife", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout == f"nnlife {__version__}\n" and proc.stderr == ""
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_load_of_tables_imports_no_pyarrow_compute(tmp_path, workers):
+    """pyarrow.compute builds a wrapper per compute function on import: the load path calls
+    Arrow's functions without it, in this process and in the workers."""
+    code = (
+        "import sys\n"
+        "from nnlife.analysis import _read_chunk, load\n"
+        f"data = load({str(REFERENCE)!r}, workers={workers}, chunk_size=1)\n"
+        f"data.write_summary_csv({str(tmp_path / 's.csv')!r})\n"
+        "print(sorted(_read_chunk([data.networks['path'][0].as_py()], False)), 'pyarrow.compute' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[-1] == "False"

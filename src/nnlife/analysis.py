@@ -91,9 +91,12 @@ from .table import (
     is_parquet,
     BulkTables,
     arrow_bools,
+    arrow_call,
+    arrow_cast,
     arrow_ints,
     arrow_numbers,
     arrow_optional_strings,
+    arrow_options,
     arrow_strings,
     format_table,
     numpy_objects,
@@ -552,7 +555,6 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
     hundreds of microseconds a table; the exact reader stays the reference, and tests compare
     the two on every kind of table."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     meta = bulk.meta
     n = len(bulk.ok)
@@ -561,14 +563,14 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
     # (numpy_of, arrow_bools and arrow_ints rather than pyarrow's conversions: those import
     # pandas, which a worker never needs)
     def matches(name: str, pattern: str) -> np.ndarray:
-        return numpy_of(pc.match_substring_regex(meta[name], pattern))
+        return numpy_of(arrow_call("match_substring_regex", meta[name], options=arrow_options("MatchSubstringOptions", pattern)))
 
     def numbers(name: str, good: np.ndarray, kind) -> np.ndarray:
         """The texts that are ``good`` as numbers of type ``kind`` (0 elsewhere)."""
         where = np.flatnonzero(good)
         out = np.zeros(n, dtype=np.int64 if kind == pa.int64() else np.float64)
         if len(where):
-            out[where] = numpy_of(pc.cast(meta[name].take(arrow_ints(where)), kind))
+            out[where] = numpy_of(arrow_cast(arrow_call("take", meta[name], arrow_ints(where)), kind))
         return out
 
     # the spec's bounds too (nnlife.spec._check): a table beyond one goes to the exact reader,
@@ -600,7 +602,7 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
     non_canonical = np.zeros(n, dtype=bool)
     for bit, name in enumerate(FLOAT_FIELDS):
         is_int = matches(name, rf"^{_BULK_INT}$")
-        is_float = matches(name, _BULK_FLOAT) & (numpy_of(pc.binary_length(meta[name])) <= 25)
+        is_float = matches(name, _BULK_FLOAT) & (numpy_of(arrow_call("binary_length", meta[name])) <= 25)
         ok &= is_int | is_float
         values = numbers(name, is_int | is_float, pa.float64())
         floats[name] = values
@@ -608,7 +610,7 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
         ok &= np.isfinite(values)
         if keep_text:  # the writer writes repr of a float: the text must be exactly that
             where = np.flatnonzero(is_float & ok)
-            written = meta[name].take(arrow_ints(where)).to_pylist()
+            written = arrow_call("take", meta[name], arrow_ints(where)).to_pylist()
             ours = list(map(repr, values[where].tolist()))
             non_canonical[where[[a != b for a, b in zip(written, ours)]]] = True
     ok &= floats["learning_rate"] > 0
@@ -620,14 +622,14 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
     for name in LIST_FIELDS:
         good = matches(name, _BULK_LIST)
         ok &= good
-        text = meta[name].filter(arrow_bools(good))  # the list texts of good tables only
-        split = pc.split_pattern(text, "-")
-        parts = numpy_of(pc.list_value_length(split)).astype(np.int64)
-        empty = numpy_of(pc.binary_length(text)) == 0  # "" splits into [""]: no entries
-        tokens = pc.list_flatten(split).filter(arrow_bools(np.repeat(~empty, parts)))
+        text = arrow_call("filter", meta[name], arrow_bools(good))  # the list texts of good tables only
+        split = arrow_call("split_pattern", text, options=arrow_options("SplitPatternOptions", "-"))
+        parts = numpy_of(arrow_call("list_value_length", split)).astype(np.int64)
+        empty = numpy_of(arrow_call("binary_length", text)) == 0  # "" splits into [""]: no entries
+        tokens = arrow_call("filter", arrow_call("list_flatten", split), arrow_bools(np.repeat(~empty, parts)))
         counts = np.zeros(n, dtype=np.int64)
         counts[good] = np.where(empty, 0, parts)
-        lists[name] = (numpy_of(pc.cast(tokens, pa.int64())), counts)
+        lists[name] = (numpy_of(arrow_cast(tokens, pa.int64())), counts)
 
     def padded(*names: str) -> list[np.ndarray]:
         """Lists as rows of one 2-D array each, zero-padded to the longest of them."""
@@ -1052,22 +1054,20 @@ def _check_raw_text(parquet: Path, row: int, raw: str, table: Table) -> None:
 def _flat_list(column: "pa.ChunkedArray | pa.Array") -> tuple[np.ndarray, np.ndarray]:
     """Values and lengths of a list column, as numpy arrays."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    return numpy_of(column.flatten()), numpy_of(pc.list_value_length(column)).astype(np.int64)
+    return numpy_of(arrow_call("list_flatten", column)), numpy_of(arrow_call("list_value_length", column)).astype(np.int64)
 
 
 def _list_text(column: "pa.ChunkedArray") -> np.ndarray:
     """A list column as the table's text: integers joined by '-'."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     dashes = arrow_strings(np.full(len(column), "-"))  # an array, not the scalar "-" (see above)
-    return numpy_objects(pc.binary_join(pc.cast(column, pa.list_(pa.string())), dashes))
+    return numpy_objects(arrow_call("binary_join", arrow_cast(column, pa.list_(pa.string())), dashes))
 
 
 def curve_stats(values: np.ndarray, lengths: np.ndarray, best: str) -> dict[str, np.ndarray]:

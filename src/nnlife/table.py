@@ -340,7 +340,7 @@ class BulkTables:
             exact=np.sort(np.concatenate([self.exact, self.ok[~mask]])),
             rows=self.rows[mask],
             curves={name: values[line_mask] for name, values in self.curves.items()},
-            meta={name: values.filter(arrow_bools(mask)) for name, values in self.meta.items()},
+            meta={name: arrow_call("filter", values, arrow_bools(mask)) for name, values in self.meta.items()},
             canonical=None if self.canonical is None else self.canonical[mask],
         )
 
@@ -598,6 +598,36 @@ def numpy_of(array) -> "np.ndarray":
 
 
 _NUMPY_TYPES = {"int32": "int32", "int64": "int64", "uint8": "uint8", "double": "float64"}
+
+
+def arrow_call(function: str, *args, options=None):
+    """Arrow's compute function ``function`` on ``args``: ``pyarrow.compute.call_function``,
+    taken from the module that defines it. Importing ``pyarrow.compute`` itself (and calling
+    an array's ``take``, ``filter`` or ``cast``, which import it) builds a Python wrapper with a
+    docstring for each of its hundreds of functions, some 30 ms of CPU in every process that
+    loads tables, the workers included."""
+    try:
+        from pyarrow._compute import call_function
+    except ImportError:  # pragma: no cover - a pyarrow that moved it
+        from pyarrow.compute import call_function
+    return call_function(function, list(args), options)
+
+
+def arrow_options(name: str, *args):
+    """An options object of Arrow's compute functions (``CastOptions``, ...), as
+    :func:`arrow_call` takes it, from the same module."""
+    try:
+        import pyarrow._compute as compute
+    except ImportError:  # pragma: no cover
+        import pyarrow.compute as compute
+    kind, _, constructor = name.partition(".")
+    made = getattr(compute, kind)
+    return getattr(made, constructor)(*args) if constructor else made(*args)
+
+
+def arrow_cast(array, type):
+    """``pyarrow.compute.cast(array, type)`` (a safe cast) through :func:`arrow_call`."""
+    return arrow_call("cast", array, options=arrow_options("CastOptions.safe", type))
 
 
 def arrow_bools(mask: "np.ndarray"):
