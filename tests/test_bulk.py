@@ -22,7 +22,7 @@ from nnlife.spec import DATASETS, make_id
 from nnlife.table import Curve, read_bulk, write_table
 
 REFERENCE = Path(__file__).parent / "fixtures" / "reference"
-GROUPS = ("strings", "ints", "bools", "floats", "lists", "lengths", "curves", "other")
+GROUPS = ("strings", "string_lengths", "ints", "bools", "floats", "lists", "lengths", "curves", "other")
 
 
 def assert_same(paths: list[Path], keep_text: bool) -> dict:

@@ -87,7 +87,7 @@ from .table import (
     Curve,
     Table,
     atomic_write_text,
-    find_tables,
+    find_table_names,
     is_parquet,
     BulkTables,
     arrow_bools,
@@ -97,7 +97,8 @@ from .table import (
     arrow_numbers,
     arrow_optional_strings,
     arrow_options,
-    arrow_strings,
+    arrow_utf8,
+    arrow_words,
     format_table,
     numpy_objects,
     numpy_of,
@@ -105,13 +106,15 @@ from .table import (
     read_bulk,
     read_table,
     table_path,
+    utf8_encode,
+    utf8_of,
 )
 from .outputs import atomic_output, check_writable
 
 # pandas and pyarrow are imported inside the functions that need them: the worker processes
 # only parse tables into numpy arrays, and starting a worker should not pay for those imports.
 # Between numpy and Arrow, loading and summarising go through buffers (nnlife.table's
-# numpy_of, arrow_numbers, arrow_strings, ...): pyarrow's own conversions (to_numpy, pa.array,
+# numpy_of, arrow_numbers, arrow_utf8, ...): pyarrow's own conversions (to_numpy, pa.array,
 # a Python scalar given to a compute function) import pandas, half a second of CPU, which only
 # what returns a DataFrame needs.
 if TYPE_CHECKING:  # pragma: no cover
@@ -285,13 +288,16 @@ def load(
     table_inputs: list[Path] = []
     for p in paths:
         (parquet_files if p.is_file() and is_parquet(p) else table_inputs).append(p)
-    table_files = _unique(find_tables(table_inputs)) if table_inputs else []
+    # one input cannot name a table twice; several may (a directory and its subdirectory)
+    table_files = find_table_names(table_inputs) if table_inputs else []
+    if len(table_inputs) > 1:
+        table_files = _unique(table_files)
     if not table_files and not parquet_files:
         raise InputError(f"{', '.join(map(str, paths))}: no tables (*.txt) or Parquet files found")
 
     parts = [read_parquet_networks(p) for p in parquet_files]
     columns, skipped = _load_tables(
-        [str(p) for p in table_files],
+        table_files,
         strict=strict,
         workers=workers,
         chunk_size=chunk_size,
@@ -311,7 +317,7 @@ def load(
     )
 
 
-def _unique(files: list[Path]) -> list[Path]:
+def _unique(files: list[str]) -> list[str]:
     """Drop repeats of a file named twice (e.g. a directory and its subdirectory)."""
     seen: set[str] = set()
     out = []
@@ -415,8 +421,9 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 def _read_chunk(paths: Sequence[str], keep_text: bool) -> dict:
     """Parse the tables of one chunk into compact arrays (this runs in a worker process).
 
-    Returns numpy arrays, one per column, with the lists and curves flattened plus their
-    lengths (``lengths``, ``other["curve_lengths"]``); ``raw`` holds (row, text) for the tables
+    Returns numpy arrays, one per column, with the lists, curves and texts flattened plus their
+    lengths (``lengths``, ``other["curve_lengths"]``, ``string_lengths``: texts as UTF-8 bytes,
+    which cost no Python string per value here or in the main process); ``raw`` holds (row, text) for the tables
     whose text nnlife's writer would not reproduce (only looked for when ``keep_text``, i.e.
     when packing).
 
@@ -518,7 +525,7 @@ def _read_exact(paths: Sequence[str], keep_text: bool) -> tuple[dict, np.ndarray
 
     return {
         "count": len(paths),
-        "strings": {k: np.array(v, dtype=str) for k, v in strings.items()},
+        **_text_groups({k: utf8_encode(v) for k, v in strings.items()}),
         "ints": {k: np.array(v, dtype=np.int64) for k, v in ints.items()},
         "bools": {k: np.array(v, dtype=bool) for k, v in bools.items()},
         "floats": {k: np.array(v, dtype=np.float64) for k, v in floats.items()},
@@ -731,12 +738,9 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
     if keep_text and bulk.canonical is not None:
         ok &= bulk.canonical
 
-    def strings(name: str) -> np.ndarray:
-        return np.array(meta[name].to_pylist(), dtype=str)
-
     ints.update(params=params, flops=flops, activation_bytes=4 * act, flatten_features=features)
     result = {
-        "strings": {**{name: strings(name) for name in STRING_FIELDS}, "path": np.array(paths, dtype=str)},
+        **_text_groups({**{name: utf8_of(meta[name]) for name in STRING_FIELDS}, "path": utf8_encode(paths)}),
         "ints": ints,
         "bools": bools,
         "floats": floats,
@@ -751,18 +755,25 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
     return result, ok
 
 
+def _text_groups(texts: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict:
+    """The groups of a chunk result that hold its text columns: ``strings`` (each column's
+    UTF-8 bytes, one after the other) and ``string_lengths`` (bytes per row)."""
+    return {"strings": {name: t[0] for name, t in texts.items()},
+            "string_lengths": {name: t[1] for name, t in texts.items()}}
+
+
 def _ragged_lengths(result: dict, group: str, name: str) -> np.ndarray:
+    if group == "strings":
+        return result["string_lengths"][name]
     return result["other"]["curve_lengths"] if group == "curves" else result["lengths"][name]
 
 
 def _take_rows(result: dict, order: np.ndarray) -> dict:
     """The rows ``order`` of a chunk result, in that order (``raw`` follows its rows)."""
     out: dict = {"count": result.get("count", 0), "rows": len(order), "skipped": result["skipped"]}
-    for group in ("ints", "bools", "floats", "lengths", "other"):
+    for group in ("ints", "bools", "floats", "lengths", "string_lengths", "other"):
         out[group] = {name: values[order] for name, values in result[group].items()}
-    # strings as wide as the longest kept (a dropped table's long text does not widen them)
-    out["strings"] = {name: np.array(values[order].tolist(), dtype=str) for name, values in result["strings"].items()}
-    for group in ("lists", "curves"):
+    for group in ("lists", "curves", "strings"):
         out[group] = {}
         for name, values in result[group].items():
             lengths = _ragged_lengths(result, group, name)
@@ -777,7 +788,7 @@ def _take_rows(result: dict, order: np.ndarray) -> dict:
 def _concat_results(results: list[dict]) -> dict:
     """Chunk results one after the other, as one result."""
     out: dict = {"count": sum(r.get("count", 0) for r in results), "rows": sum(r["rows"] for r in results)}
-    for group in ("strings", "ints", "bools", "floats", "lengths", "other", "lists", "curves"):
+    for group in ("strings", "string_lengths", "ints", "bools", "floats", "lengths", "other", "lists", "curves"):
         out[group] = {name: np.concatenate([r[group][name] for r in results]) for name in results[0][group]}
     out["raw"], out["skipped"], base = [], [], 0
     for r in results:
@@ -838,7 +849,7 @@ def _assemble(results: list[dict]) -> "pa.Table":
     columns: dict[str, pa.Array] = {}
     for name in SPEC_FIELDS:
         if name in STRING_FIELDS:
-            columns[name] = arrow_strings(cat("strings", name, str))
+            columns[name] = arrow_utf8(cat("strings", name, np.uint8), cat("string_lengths", name, np.int64))
         elif name in INT_FIELDS:
             columns[name] = arrow_numbers(cat("ints", name, np.int64), pa.int64())
         elif name in BOOL_FIELDS:
@@ -851,14 +862,14 @@ def _assemble(results: list[dict]) -> "pa.Table":
     # integer_fields: the names of the set bits of each mask, in bit order
     masks = cat("other", "int_mask", np.uint8)
     bits = (masks[:, None] >> np.arange(len(FLOAT_FIELDS), dtype=np.uint8)) & 1 > 0
-    names = arrow_strings(np.array(FLOAT_FIELDS)[np.nonzero(bits)[1]])
+    names = arrow_words(FLOAT_FIELDS, np.nonzero(bits)[1])
     columns["integer_fields"] = list_array(names, bits.sum(axis=1))
     lengths = cat("other", "curve_lengths", np.int64)
     for name in CURVE_FIELDS[1:]:
         columns[name] = list_array(arrow_numbers(cat("curves", name, np.float64), pa.float64()), lengths)
     for name in DERIVED_INT_FIELDS:
         columns[name] = arrow_numbers(cat("ints", name, np.int64), pa.int64())
-    columns["path"] = arrow_strings(cat("strings", "path", str))
+    columns["path"] = arrow_utf8(cat("strings", "path", np.uint8), cat("string_lengths", "path", np.int64))
     columns["raw_text"] = arrow_optional_strings(raw_text)
     return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
 
@@ -1066,7 +1077,7 @@ def _list_text(column: "pa.ChunkedArray") -> np.ndarray:
 
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    dashes = arrow_strings(np.full(len(column), "-"))  # an array, not the scalar "-" (see above)
+    dashes = arrow_words(["-"], np.zeros(len(column), dtype=np.int64))  # an array, not the scalar "-" (see above)
     return numpy_objects(arrow_call("binary_join", arrow_cast(column, pa.list_(pa.string())), dashes))
 
 
