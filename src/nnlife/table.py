@@ -523,25 +523,17 @@ def read_bulk(paths: Sequence[str | Path], *, canonical: bool = False) -> BulkTa
 
     is_canonical = None
     if canonical:
-        # The writer writes repr of each float: compare all fields at once, then per table.
-        start = np.where(good > 0, kept_end[np.maximum(good - 1, 0)], 0)
-        written = compact[_ranges(start, kept[good])].tobytes().replace(b"\n", b" ")
-        values = np.stack([columns[name] for name in CURVE_FIELDS], axis=1).ravel().tolist()
-        texts = list(map(repr, values))
-        ours = (" ".join(texts) + " ").encode("ascii") if texts else b""
-        if ours == written:
-            is_canonical = np.ones(len(good), dtype=bool)
+        # The writer writes repr of each float: decide it for all fields at once, then per table.
+        kept_now = np.zeros(m, dtype=bool)
+        kept_now[good] = True
+        if kept_now.sum() == (kept > 0).sum():  # no table refused since the compaction
+            written = compact.copy()
         else:
-            theirs_len = np.diff(np.concatenate([[-1], np.flatnonzero(np.frombuffer(written, np.uint8) == 32)]))
-            ours_len = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1
-            field_table = np.repeat(np.arange(len(good)), rows[good] * len(CURVE_FIELDS))
-            differs = np.bincount(field_table[theirs_len != ours_len], minlength=len(good)) > 0
-            same = ~differs[field_table]
-            a = np.frombuffer(written, np.uint8)[np.repeat(same, theirs_len)]
-            b = np.frombuffer(ours, np.uint8)[np.repeat(same, ours_len)]
-            byte_table = np.repeat(field_table[same], theirs_len[same])
-            differs |= np.bincount(byte_table[a != b], minlength=len(good)) > 0
-            is_canonical = ~differs
+            written = compact[np.repeat(kept_now, kept)]
+        written[written == 10] = 32
+        values = np.stack([columns[name] for name in CURVE_FIELDS], axis=1).ravel()
+        field_table = np.repeat(np.arange(len(good)), rows[good] * len(CURVE_FIELDS))
+        is_canonical = np.bincount(field_table[~repr_fields(written, values)], minlength=len(good)) == 0
 
     meta = {}
     for j, name in enumerate(HEADER_FIELDS[len(CURVE_FIELDS):], start=len(CURVE_FIELDS)):
@@ -556,6 +548,75 @@ def read_bulk(paths: Sequence[str | Path], *, canonical: bool = False) -> BulkTa
         meta=meta,
         canonical=is_canonical,
     )
+
+
+def repr_fields(text: "np.ndarray", values: "np.ndarray") -> "np.ndarray":
+    """Whether each field of ``text`` (bytes, every field followed by one space) is
+    ``repr(values[i])``, where ``values[i]`` is the float the field reads as.
+
+    Hand-made because repr of every value was most of ``pack``. Arrow's float-to-text cast (in
+    C++, several times faster than repr) writes the same shortest digits that read back as the
+    float, the nearest such digits to it, as repr does (tests compare them on millions of
+    floats); only its layout differs, so the text repr writes is built from Arrow's where the
+    layouts are known to agree: a float with a fraction between 1e-4 and 1e15 that Arrow
+    writes without an exponent (both write the digits with a point), and an integer Arrow
+    writes as digits (repr adds ".0"). Everything else goes to repr itself: zero's, NaN's and
+    inf's text, exponents, and a float that lies exactly halfway between two decimals of its
+    shortest length, where the two might pick different ones (repr picks the even one).
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    space = np.flatnonzero(text == 32)
+    if len(space) != n:  # pragma: no cover - the caller's fields are the values
+        raise AssertionError("repr_fields: fields and values disagree")
+    ours = arrow_cast(arrow_numbers(values, pa.float64()), pa.string())
+    point = numpy_of(arrow_call("find_substring", ours, options=arrow_options("MatchSubstringOptions", ".")))
+    digits, size = utf8_of(ours)
+    start = np.zeros(n, dtype=np.int64)
+    start[1:] = space[:-1] + 1
+    length = space - start
+    magnitude = np.abs(values)
+    with np.errstate(invalid="ignore"):
+        integer = (values == np.floor(values)) & (magnitude < 1e15)  # NaN and inf are not
+        fraction = ~integer & (magnitude >= 1e-4) & (magnitude < 1e15) & (point > 0)
+        # halfway: x * 10**f is an odd multiple of 1/2 for f digits after the point, that is,
+        # the lowest set bit of x is 2**-(f + 1)
+        mantissa, power = np.frexp(magnitude)
+        bits = (mantissa * 2.0**53).astype(np.int64)
+    lowest = np.frexp((bits & -bits).astype(np.float64))[1] - 1 + power - 53
+    fraction &= lowest != point - size  # -(f + 1) with f = size - point - 1
+    safe = (integer | fraction) & (values != 0)
+    # the text is repr when it is Arrow's digits, with ".0" after an integer (and no exponent)
+    strip = np.where(integer, 2, 0)
+    same = safe & (length - strip == size)
+    same[integer] &= (text[space[integer] - 2] == 46) & (text[space[integer] - 1] == 48)
+    other = np.flatnonzero(text == 101)  # an "e"
+    if len(other):
+        same[np.searchsorted(space, other)] = False
+    # Compare the digits 8 bytes at a time (words read at any offset, the last one masked to
+    # the field's length): a few operations per field rather than per byte.
+    theirs, mine = _words(_padded(text)), _words(_padded(digits))
+    ours_start = np.zeros(n, dtype=np.int64)
+    np.cumsum(size[:-1], out=ours_start[1:])
+    for k in range(0, int(size[same].max(initial=0)), 8):
+        left = np.clip(size - k, 0, 8)
+        mask = np.where(left == 8, np.uint64(2**64 - 1),
+                        (np.uint64(1) << (np.uint64(8) * left.astype(np.uint64))) - np.uint64(1))
+        at_theirs = np.minimum(start + k, len(theirs) - 1)  # (past the end only where lengths differ)
+        at_mine = np.minimum(ours_start + k, len(mine) - 1)
+        same &= ((theirs[at_theirs] ^ mine[at_mine]) & mask) == 0
+    out = same  # what is not Arrow's text (another text, or another layout) goes to repr
+
+    unsure = np.flatnonzero(~out)
+    if len(unsure):
+        flat = values[unsure].tolist()
+        for i, k in enumerate(unsure.tolist()):
+            out[k] = repr(flat[i]).encode("ascii") == text[start[k] : space[k]].tobytes()
+    return out
 
 
 def _read_runs(compact: "np.ndarray", kept_end: "np.ndarray", bad: "np.ndarray", lo: int, hi: int, options: tuple) -> list:
@@ -755,6 +816,16 @@ def arrow_optional_strings(values: "list[str | None]"):
     validity = None if present.all() else pa.py_buffer(np.packbits(present, bitorder="little"))
     return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded)),
                                        validity, len(values) - int(present.sum()))
+
+
+def _padded(array: "np.ndarray") -> "np.ndarray":
+    """A copy of a byte array with 8 zero bytes after it (so a word can be read at any of its
+    offsets)."""
+    import numpy as np
+
+    out = np.zeros(len(array) + 8, dtype=np.uint8)
+    out[: len(array)] = array
+    return out
 
 
 def _words(array: "np.ndarray") -> "np.ndarray":
