@@ -1,6 +1,6 @@
 """The command line starts fast: building the parser and running a command import only what
 they use (no torch, matplotlib, scipy or ray for `load`, and no pandas unless a DataFrame is
-asked for; not even numpy for `sample`; importlib.metadata only for `--version`)."""
+asked for; not even numpy for `sample` and `--help`; importlib.metadata only for `--version`)."""
 
 from __future__ import annotations
 
@@ -62,7 +62,29 @@ def test_help_imports_no_heavy_module():
     assert proc.returncode == 0, proc.stderr
     modules = set(proc.stdout.splitlines()[-1].split())
     assert "load" in proc.stdout and "campaign" in proc.stdout  # every command is listed
-    assert not modules & set(HEAVY + ("pandas", "pyarrow")), modules & set(HEAVY)
+    assert not modules & set(HEAVY + ("pandas", "pyarrow", "numpy")), modules & set(HEAVY + ("pandas", "pyarrow", "numpy"))
+
+
+def test_prediction_help_and_defaults_come_from_the_library(capsys, monkeypatch):
+    """The prediction commands' parser imports no nnlife.predict: their help names its
+    methods and defaults when shown, and an option left out is its default when run."""
+    from nnlife import predict
+    from nnlife.cli import make_parser
+    from nnlife.cli.prediction import _defaults
+
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per option, so no name is broken
+    parser = make_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["evaluate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"(default: all: {','.join(predict.METHODS)})" in text and f"one of {', '.join(predict.METHODS)};" in text
+    assert f"(default {predict.DEFAULT_TARGET_EPOCH:g})" in text and f"(default {predict.DEFAULT_BUDGET:g})" in text
+    args = _defaults(parser.parse_args(["evaluate", "x"]))
+    assert (args.methods, args.target_epoch, args.N, args.threshold, args.level, args.budget) == (
+        list(predict.METHODS), predict.DEFAULT_TARGET_EPOCH, predict.DEFAULT_N, predict.DEFAULT_THRESHOLD,
+        predict.DEFAULT_LEVEL, predict.DEFAULT_BUDGET)
+    args = _defaults(parser.parse_args(["predict", "x", "--method", "last", "--N", "5"]))
+    assert args.N == 5 and args.level == predict.DEFAULT_LEVEL
 
 
 def test_load_csv_imports_no_pandas(tmp_path):
