@@ -384,29 +384,44 @@ def read_bulk(paths: Sequence[str | Path], *, canonical: bool = False) -> BulkTa
     header = len(_HEADER_LINE)
     # Every table's text after its header, read straight into one growing buffer (no bytes
     # object per file, no second copy for joining them).
-    buf = bytearray(1 << 20)
+    buf = bytearray(1 << 22)
+    view = memoryview(buf)
     ends: list[int] = []
     first = bytearray(header)
     used = 0
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     for i, path in enumerate(paths):
+        # os.open and one readv (the header into its own buffer, the rest into the chunk's):
+        # three system calls a table, and no file object (a third of the time of open())
         try:
-            with open(path, "rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                if size <= header or handle.readinto(first) != header or first != _HEADER_LINE:
-                    exact[i] = True
-                    continue
-                need = used + size - header + 1  # one byte more, to notice a file that grew
-                if need > len(buf):
-                    buf.extend(bytes(max(need - len(buf), len(buf))))
-                got = handle.readinto(memoryview(buf)[used:need])
+            fd = os.open(path, flags)
         except OSError:
             exact[i] = True
             continue
-        if got != size - header or buf[used + got - 1] != 10:  # changed while read, or no final newline
+        try:
+            st = os.fstat(fd)
+            size = st.st_size
+            if size <= header or not stat.S_ISREG(st.st_mode):
+                exact[i] = True
+                continue
+            need = used + size - header + 1  # one byte more, to notice a file that grew
+            if need > len(buf):
+                view.release()
+                buf.extend(bytes(max(need - len(buf), len(buf))))
+                view = memoryview(buf)
+            got = os.readv(fd, [first, view[used:need]]) - header
+        except OSError:
+            exact[i] = True
+            continue
+        finally:
+            os.close(fd)
+        # changed while read, not a table's header, or no final newline
+        if got != size - header or first != _HEADER_LINE or buf[used + got - 1] != 10:
             exact[i] = True
             continue
         used += got
         ends.append(used)
+    view.release()
     candidates = np.flatnonzero(~exact)
     m = len(candidates)
     file_end = np.array(ends, dtype=np.int64)
