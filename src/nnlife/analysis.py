@@ -85,6 +85,7 @@ from .table import (
     HEADER_FIELDS,
     TEMP_PREFIX,
     Curve,
+    _spaced,
     Table,
     atomic_write_text,
     find_table_names,
@@ -105,6 +106,7 @@ from .table import (
     parse_table,
     read_bulk,
     read_table,
+    repr_fields,
     table_path,
     utf8_encode,
     utf8_of,
@@ -568,32 +570,38 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
     ok = np.ones(n, dtype=bool)
 
     # (numpy_of, arrow_bools and arrow_ints rather than pyarrow's conversions: those import
-    # pandas, which a worker never needs)
-    def matches(name: str, pattern: str) -> np.ndarray:
-        return numpy_of(arrow_call("match_substring_regex", meta[name], options=arrow_options("MatchSubstringOptions", pattern)))
+    # pandas, which a worker never needs). Fields of one grammar are checked in one call on
+    # their texts one after the other (field by field): Arrow compiles a pattern per call.
+    def stacked(names: Sequence[str]) -> "pa.Array":
+        return pa.concat_arrays([meta[name] for name in names])
 
-    def numbers(name: str, good: np.ndarray, kind) -> np.ndarray:
+    def regex(array: "pa.Array", pattern: str) -> np.ndarray:
+        return numpy_of(arrow_call("match_substring_regex", array, options=arrow_options("MatchSubstringOptions", pattern)))
+
+    def matches(name: str, pattern: str) -> np.ndarray:
+        return regex(meta[name], pattern)
+
+    def numbers(array: "pa.Array", good: np.ndarray, kind) -> np.ndarray:
         """The texts that are ``good`` as numbers of type ``kind`` (0 elsewhere)."""
         where = np.flatnonzero(good)
-        out = np.zeros(n, dtype=np.int64 if kind == pa.int64() else np.float64)
+        out = np.zeros(len(good), dtype=np.int64 if kind == pa.int64() else np.float64)
         if len(where):
-            out[where] = numpy_of(arrow_cast(arrow_call("take", meta[name], arrow_ints(where)), kind))
+            out[where] = numpy_of(arrow_cast(arrow_call("take", array, arrow_ints(where)), kind))
         return out
 
     # the spec's bounds too (nnlife.spec._check): a table beyond one goes to the exact reader,
     # which names its field
     ok &= matches("ID", rf"^[A-Za-z0-9_-][A-Za-z0-9._-]{{0,{MAX_ID_LENGTH - 1}}}$")  # a safe file name
-    ints = {}
-    for name in INT_FIELDS:
-        good = matches(name, rf"^{_BULK_INT}$")
-        ok &= good
-        ints[name] = numbers(name, good, pa.int64())
+    text = stacked(INT_FIELDS)
+    good = regex(text, rf"^{_BULK_INT}$")
+    values = numbers(text, good, pa.int64()).reshape(len(INT_FIELDS), n)
+    ok &= good.reshape(len(INT_FIELDS), n).all(axis=0)
+    ints = {name: values[k] for k, name in enumerate(INT_FIELDS)}
     ok &= (ints["random_seed"] < 2**32) & (ints["batch_size"] >= 1) & (ints["batch_size"] <= MAX_BATCH_SIZE)
-    bools = {}
-    for name in BOOL_FIELDS:
-        true = matches(name, "^True$")
-        ok &= true | matches(name, "^False$")
-        bools[name] = true
+    text = stacked(BOOL_FIELDS)
+    true, false = (regex(text, word).reshape(len(BOOL_FIELDS), n) for word in ("^True$", "^False$"))
+    ok &= (true | false).all(axis=0)
+    bools = {name: true[k] for k, name in enumerate(BOOL_FIELDS)}
     ok &= matches("loss_fn", "^CrossEntropyLoss$") & matches("optimizer", "^SGD$")
     names = list(DATASETS)
     which = np.full(n, -1, dtype=np.int64)
@@ -604,39 +612,43 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
     channels, classes, side = (np.array([getattr(DATASETS[d], a) for d in names], dtype=np.int64)[which]
                                for a in ("channels", "classes", "side"))
 
-    floats = {}
+    text = stacked(FLOAT_FIELDS)
+    is_int = regex(text, rf"^{_BULK_INT}$")
+    is_float = regex(text, _BULK_FLOAT) & (numpy_of(arrow_call("binary_length", text)) <= 25)
+    values = numbers(text, is_int | is_float, pa.float64())
+    good = (is_int | is_float) & np.isfinite(values)
+    ok &= good.reshape(len(FLOAT_FIELDS), n).all(axis=0)
+    if keep_text:  # the writer writes repr of a float: the text must be exactly that
+        where = np.flatnonzero(is_float & good & np.tile(ok, len(FLOAT_FIELDS)))
+        data, lengths = utf8_of(arrow_call("take", text, arrow_ints(where)))
+        canonical = repr_fields(_spaced(data, lengths), values[where])
+        wrong = np.zeros(len(values), dtype=bool)
+        wrong[where[~canonical]] = True
+        ok &= ~wrong.reshape(len(FLOAT_FIELDS), n).any(axis=0)
+    values = values.reshape(len(FLOAT_FIELDS), n)
+    is_int = is_int.reshape(len(FLOAT_FIELDS), n)
+    floats = {name: values[bit] for bit, name in enumerate(FLOAT_FIELDS)}
     int_mask = np.zeros(n, dtype=np.uint8)
-    non_canonical = np.zeros(n, dtype=bool)
-    for bit, name in enumerate(FLOAT_FIELDS):
-        is_int = matches(name, rf"^{_BULK_INT}$")
-        is_float = matches(name, _BULK_FLOAT) & (numpy_of(arrow_call("binary_length", meta[name])) <= 25)
-        ok &= is_int | is_float
-        values = numbers(name, is_int | is_float, pa.float64())
-        floats[name] = values
-        int_mask |= is_int.astype(np.uint8) << bit
-        ok &= np.isfinite(values)
-        if keep_text:  # the writer writes repr of a float: the text must be exactly that
-            where = np.flatnonzero(is_float & ok)
-            written = arrow_call("take", meta[name], arrow_ints(where)).to_pylist()
-            ours = list(map(repr, values[where].tolist()))
-            non_canonical[where[[a != b for a, b in zip(written, ours)]]] = True
+    for bit in range(len(FLOAT_FIELDS)):
+        int_mask |= is_int[bit].astype(np.uint8) << bit
     ok &= floats["learning_rate"] > 0
     for name in ("dropout_rate", "FC_dropout_rate"):
         ok &= floats[name] < 1  # >= 0 by the grammar
-    ok &= ~non_canonical
 
-    lists = {}
-    for name in LIST_FIELDS:
-        good = matches(name, _BULK_LIST)
-        ok &= good
-        text = arrow_call("filter", meta[name], arrow_bools(good))  # the list texts of good tables only
-        split = arrow_call("split_pattern", text, options=arrow_options("SplitPatternOptions", "-"))
-        parts = numpy_of(arrow_call("list_value_length", split)).astype(np.int64)
-        empty = numpy_of(arrow_call("binary_length", text)) == 0  # "" splits into [""]: no entries
-        tokens = arrow_call("filter", arrow_call("list_flatten", split), arrow_bools(np.repeat(~empty, parts)))
-        counts = np.zeros(n, dtype=np.int64)
-        counts[good] = np.where(empty, 0, parts)
-        lists[name] = (numpy_of(arrow_cast(tokens, pa.int64())), counts)
+    text = stacked(LIST_FIELDS)
+    good = regex(text, _BULK_LIST)
+    ok &= good.reshape(len(LIST_FIELDS), n).all(axis=0)
+    text = arrow_call("filter", text, arrow_bools(good))  # the list texts of good tables only
+    split = arrow_call("split_pattern", text, options=arrow_options("SplitPatternOptions", "-"))
+    parts = numpy_of(arrow_call("list_value_length", split)).astype(np.int64)
+    empty = numpy_of(arrow_call("binary_length", text)) == 0  # "" splits into [""]: no entries
+    tokens = arrow_call("filter", arrow_call("list_flatten", split), arrow_bools(np.repeat(~empty, parts)))
+    counts = np.zeros(len(good), dtype=np.int64)
+    counts[good] = np.where(empty, 0, parts)
+    entries = numpy_of(arrow_cast(tokens, pa.int64()))
+    counts = counts.reshape(len(LIST_FIELDS), n)
+    ends = np.cumsum(counts.sum(axis=1))
+    lists = {name: (entries[ends[k] - counts[k].sum() : ends[k]], counts[k]) for k, name in enumerate(LIST_FIELDS)}
 
     def padded(*names: str) -> list[np.ndarray]:
         """Lists as rows of one 2-D array each, zero-padded to the longest of them."""

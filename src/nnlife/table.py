@@ -833,6 +833,18 @@ def arrow_optional_strings(values: "list[str | None]"):
                                        validity, len(values) - int(present.sum()))
 
 
+def _spaced(data: "np.ndarray", lengths: "np.ndarray") -> "np.ndarray":
+    """Strings (UTF-8 bytes one after the other, ``lengths`` each) as text with a space after
+    each, as :func:`repr_fields` takes them."""
+    import numpy as np
+
+    offsets = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    out = np.full(int(lengths.sum()) + len(lengths), 32, dtype=np.uint8)
+    out[_ranges(offsets + np.arange(len(lengths)), lengths)] = data
+    return out
+
+
 def _padded(array: "np.ndarray") -> "np.ndarray":
     """A copy of a byte array with 8 zero bytes after it (so a word can be read at any of its
     offsets)."""
