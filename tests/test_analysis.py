@@ -527,3 +527,27 @@ def test_write_csv_follows_pandas_on_odd_values(tmp_path):
     write_csv(empty, ours)
     pd.DataFrame(empty).to_csv(theirs, index=False)
     assert ours.read_bytes() == theirs.read_bytes()
+
+
+def test_curve_metrics_are_the_same_in_blocks(tmp_path, monkeypatch):
+    """curve_stats works through blocks of networks (buffers made once): any block size, a
+    network longer than a block included, gives the same metrics."""
+    import nnlife.analysis as analysis
+
+    make_data_set(tmp_path, per_dataset=6)
+    spec = plan("CIFAR100", 1, 4)[0].spec()
+    nan, inf = math.nan, math.inf
+    for i, acc in enumerate(([1.0, nan], [2.0, inf], [nan, nan], [-inf, 3.0, 3.0])):
+        write_table(tmp_path, spec.with_run(ID=f"x{i}", train_GPU=False, torch_set_deterministic=False),
+                    Curve.from_halves([1.0] * len(acc), [nan] + [1.0] * (len(acc) - 1), acc))
+    networks = load(tmp_path).networks
+    whole = analysis.summary_columns(networks)
+    for block in (1, 2, 7, 50):
+        monkeypatch.setattr(analysis, "_STATS_BLOCK", block)
+        parts = analysis.summary_columns(networks)
+        for name, values in whole.items():
+            if values.dtype.kind == "f":
+                assert np.array_equal(values, parts[name], equal_nan=True), (block, name)
+            else:
+                assert np.array_equal(values, parts[name]), (block, name)
+    assert whole["diverged"].sum() >= 5 and np.isnan(whole["valAcc_max"]).any()

@@ -389,7 +389,8 @@ def _map_chunks(chunks: list[list[str]], keep_text: bool, workers: int) -> Itera
     waiting = enumerate(chunks)
     finished: dict[int, dict] = {}
     turn = 0
-    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=_pool_context()) as pool:
+    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=_pool_context(),
+                             initializer=_keep_freed_memory) as pool:
         running = {pool.submit(_read_chunk, c, keep_text): i for i, c in itertools.islice(waiting, 2 * workers)}
         try:
             while running:
@@ -405,6 +406,24 @@ def _map_chunks(chunks: list[list[str]], keep_text: bool, workers: int) -> Itera
         finally:
             for future in running:
                 future.cancel()
+
+
+def _keep_freed_memory() -> None:
+    """In a worker (a process of nnlife's own, gone after the load): let glibc's allocator keep
+    the memory a chunk frees for the next chunk, rather than hand it back to the system and
+    fault it in again page by page. Each chunk allocates and frees some 10 MB of arrays; with
+    the defaults (arrays above a few MB mapped and unmapped each time) the page faults were a
+    quarter of a worker's CPU time. The worker's peak is unchanged: it is the memory of one
+    chunk either way. Elsewhere than glibc this does nothing."""
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 << 20)  # the largest glibc allows
+    mallopt(m_trim_threshold, 256 << 20)
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
@@ -1074,13 +1093,15 @@ def _check_raw_text(parquet: Path, row: int, raw: str, table: Table) -> None:
 # Summaries
 
 
-def _flat_list(column: "pa.ChunkedArray | pa.Array") -> tuple[np.ndarray, np.ndarray]:
-    """Values and lengths of a list column, as numpy arrays."""
+def _flat_list(column: "pa.ChunkedArray | pa.Array", copy: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Values and lengths of a list column, as numpy arrays (the values a read-only view of
+    Arrow's where they can be, with ``copy=False``)."""
     import pyarrow as pa
 
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    return numpy_of(arrow_call("list_flatten", column)), numpy_of(arrow_call("list_value_length", column)).astype(np.int64)
+    values = numpy_of(arrow_call("list_flatten", column), copy=copy)
+    return values, numpy_of(arrow_call("list_value_length", column)).astype(np.int64)
 
 
 def _list_text(column: "pa.ChunkedArray") -> np.ndarray:
@@ -1100,27 +1121,60 @@ def curve_stats(values: np.ndarray, lengths: np.ndarray, best: str) -> dict[str,
     ``mean`` and the best (``best="max"`` for accuracy, ``"min"`` for losses) are over the finite
     values only (NaN and +-inf left out), NaN when a curve has none; ``best_epoch`` is the first
     epoch (0.5, 1.0, ...) at which the best value occurs. ``final`` is the last value as
-    measured, which may be NaN or inf.
+    measured, which may be NaN or inf. (Also ``nonfinite_epoch``: the first epoch of a NaN or
+    inf value, NaN if none.)
+
+    Computed over blocks of whole networks in buffers made once: a temporary array of every
+    value (36 MB for 60,000 networks) is memory the system hands out page by page, and
+    faulting those pages in took most of a large summary's time.
     """
     n = len(lengths)
+    keys = ("max", "min", "mean", "final", "best_epoch", "nonfinite_epoch")
     if n == 0:
-        empty = np.zeros(0, dtype=np.float64)
-        return {"max": empty, "min": empty, "mean": empty, "final": empty, "best_epoch": empty}
+        return {key: np.zeros(0, dtype=np.float64) for key in keys}
     offsets = _offsets(lengths)
-    starts = offsets[:-1]
-    finite = np.isfinite(values)
-    count = np.add.reduceat(finite, starts, dtype=np.int64)
-    none = count == 0
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        hi = np.maximum.reduceat(np.where(finite, values, -np.inf), starts)
-        lo = np.minimum.reduceat(np.where(finite, values, np.inf), starts)
-        mean = np.add.reduceat(np.where(finite, values, 0.0), starts) / count
-    hi[none] = np.nan
-    lo[none] = np.nan
-    mean[none] = np.nan
-    target = hi if best == "max" else lo
-    best_epoch = first_epoch(finite & (values == np.repeat(target, lengths)), offsets)
-    return {"max": hi, "min": lo, "mean": mean, "final": values[offsets[1:] - 1], "best_epoch": best_epoch}
+    out = {key: np.empty(n, dtype=np.float64) for key in keys}
+    size = max(_STATS_BLOCK, int(lengths.max()))
+    work = np.empty(min(size, len(values)), dtype=np.float64)
+    finite, other, hit = (np.empty(len(work), dtype=bool) for _ in range(3))
+    a = 0
+    while a < n:
+        # the networks a..b-1, at most `size` values (or one longer network)
+        b = max(a + 1, int(np.searchsorted(offsets, offsets[a] + size, side="right")) - 1)
+        b = min(b, n)
+        v = values[offsets[a] : offsets[b]]
+        k = len(v)
+        local = offsets[a : b + 1] - offsets[a]
+        starts = local[:-1]
+        fin, nf, w, eq = finite[:k], other[:k], work[:k], hit[:k]
+        np.isfinite(v, out=fin)
+        np.logical_not(fin, out=nf)
+        count = np.add.reduceat(fin, starts, dtype=np.int64)
+        none = count == 0
+        np.copyto(w, v)
+        np.copyto(w, -np.inf, where=nf)
+        hi = np.maximum.reduceat(w, starts)
+        np.copyto(w, np.inf, where=nf)
+        lo = np.minimum.reduceat(w, starts)
+        np.copyto(w, 0.0, where=nf)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            mean = np.add.reduceat(w, starts) / count
+        hi[none] = np.nan
+        lo[none] = np.nan
+        mean[none] = np.nan
+        target = hi if best == "max" else lo
+        np.equal(v, np.repeat(target, lengths[a:b]), out=eq)
+        eq &= fin
+        out["max"][a:b], out["min"][a:b], out["mean"][a:b] = hi, lo, mean
+        out["best_epoch"][a:b] = first_epoch(eq, local)
+        out["nonfinite_epoch"][a:b] = first_epoch(nf, local)
+        out["final"][a:b] = v[local[1:] - 1]
+        a = b
+    return out
+
+
+# values per block of curve_stats: 8 MB buffers
+_STATS_BLOCK = 1 << 20
 
 
 def first_epoch(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -1209,19 +1263,19 @@ def summary_columns(networks: "pa.Table") -> dict[str, np.ndarray]:
         else:
             col[name] = numpy_of(networks[name])
 
-    curves = {name: _flat_list(networks[name]) for name in CURVE_METRICS}
+    curves = {name: _flat_list(networks[name], copy=False) for name in CURVE_METRICS}
     lengths = curves["valAcc"][1]
     col["n_rows"] = lengths
     col["final_epoch"] = 0.5 * lengths
+    nonfinite = {}
     for name in CURVE_METRICS:
         stats = curve_stats(curves[name][0], lengths, "max" if name == "valAcc" else "min")
+        nonfinite[name] = stats["nonfinite_epoch"]
         for key in ("max", "min", "mean", "final", "best_epoch"):
             col[f"{name}_{key}"] = stats[key]
     col["learned"] = learned(col["valAcc_final"], classes)
-    nonfinite = ~(
-        np.isfinite(curves["valAcc"][0]) & np.isfinite(curves["valLoss"][0]) & np.isfinite(curves["trainLoss"][0])
-    )
-    diverged_epoch = first_epoch(nonfinite, _offsets(lengths))
+    # the first epoch with a NaN or inf in any of the curves
+    diverged_epoch = np.fmin(np.fmin(nonfinite["valAcc"], nonfinite["valLoss"]), nonfinite["trainLoss"])
     col["diverged"] = ~np.isnan(diverged_epoch)
     col["diverged_epoch"] = diverged_epoch
     return col
