@@ -962,6 +962,7 @@ def read_parquet_networks(path: str | Path) -> "pa.Table":
 def write_parquet(networks: "pa.Table", out: str | Path) -> Path:
     """Write a network table as one Parquet file, atomically (a hidden temporary file in the
     same directory renamed over ``out``), with nnlife's version and format in its metadata."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from . import __version__
@@ -973,8 +974,12 @@ def write_parquet(networks: "pa.Table", out: str | Path) -> Path:
         b"nnlife.layout": LAYOUT.encode(),
     }
     table = networks.cast(parquet_schema()).replace_schema_metadata(meta)
+    # Dictionaries only for the text columns (repeated data sets, paths' folders): the curves
+    # and numbers are nearly all distinct, and trying a dictionary for them took half of the
+    # write for a larger file.
+    text = [f.name for f in table.schema if f.type in (pa.string(), pa.list_(pa.string()))]
     with atomic_output(out) as tmp:  # any failed write: one OutputError naming `out`
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, compression="zstd", use_dictionary=text)
     return out
 
 
