@@ -1428,7 +1428,9 @@ def repeats_of(ids: Sequence[str], paths: Sequence[str]) -> tuple[list[str], np.
             records = folder.with_name(folder.name[: -len("_models")] + "_records") if folder.name.endswith("_models") else None
             if key is not None:
                 folder_of[key] = records
-        if records is not None and has_records.setdefault(records, records.is_dir()):
+        if records is not None and records not in has_records:
+            has_records[records] = records.is_dir()
+        if records is not None and has_records[records]:
             record = records / f"{ID}.json"
             try:
                 obj = json.loads(record.read_text(encoding="utf-8"))
