@@ -1103,8 +1103,8 @@ def _flat_list(column: "pa.ChunkedArray | pa.Array", copy: bool = True) -> tuple
     Arrow's where they can be, with ``copy=False``)."""
     import pyarrow as pa
 
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
+    if isinstance(column, pa.ChunkedArray):  # (combining one chunk would copy it)
+        column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     values = numpy_of(arrow_call("list_flatten", column), copy=copy)
     return values, numpy_of(arrow_call("list_value_length", column)).astype(np.int64)
 
@@ -1114,7 +1114,7 @@ def _list_text(column: "pa.ChunkedArray") -> np.ndarray:
     import pyarrow as pa
 
     if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
+        column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     dashes = arrow_words(["-"], np.zeros(len(column), dtype=np.int64))  # an array, not the scalar "-" (see above)
     return numpy_objects(arrow_call("binary_join", arrow_cast(column, pa.list_(pa.string())), dashes))
 
