@@ -864,11 +864,11 @@ def _assemble(results: list[dict]) -> "pa.Table":
     import pyarrow as pa
 
     schema = parquet_schema()
-    raw_text: list[str | None] = []
+    kept: dict[int, str] = {}  # row -> verbatim text, for the few tables that keep theirs
+    base = 0
     for r in results:
-        rows = r["rows"]
-        texts = dict(r.pop("raw"))
-        raw_text.extend(texts.get(i) for i in range(rows))
+        kept.update((base + row, text) for row, text in r.pop("raw"))
+        base += r["rows"]
 
     def cat(group: str, name: str, dtype: object) -> np.ndarray:
         arrays = [r[group].pop(name) for r in results]
@@ -901,7 +901,7 @@ def _assemble(results: list[dict]) -> "pa.Table":
     for name in DERIVED_INT_FIELDS:
         columns[name] = arrow_numbers(cat("ints", name, np.int64), pa.int64())
     columns["path"] = arrow_utf8(cat("strings", "path", np.uint8), cat("string_lengths", "path", np.int64))
-    columns["raw_text"] = arrow_optional_strings(raw_text)
+    columns["raw_text"] = arrow_optional_strings([kept.get(i) for i in range(base)] if kept else [None] * base)
     return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
 
 

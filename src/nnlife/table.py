@@ -244,11 +244,41 @@ def find_table_names(paths: Iterable[str | Path]) -> list[str]:
         p = Path(p)
         if _kind(p) == "directory":
             base = str(p)
-            prefix = "" if base == "." else base if base.endswith("/") else base + "/"
-            found.extend(prefix + "/".join(parts) for parts in sorted(_walk_tables(base)[0]))
+            found.extend(_names_under(base, "" if base == "." else base if base.endswith("/") else base + "/"))
         else:
             found.append(str(p))
     return found
+
+
+def _names_under(root: str, prefix: str) -> list[str]:
+    """``prefix`` + the relative path of every table :func:`_walk_tables` finds under
+    ``root`` (not the hidden ones), in the order of its sorted parts: each directory's entries
+    by name, a subdirectory's tables in its place. Strings from the start, and no sort of the
+    whole list: the walk of 60,000 tables is a quarter of their main process's work."""
+    out: list[str] = []
+    stack: list = [(root, prefix)]  # a directory to list, or a table's name in its turn
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        directory, pre = item
+        files, dirs = [], []
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith("."):  # hidden, and so is everything under it
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    dirs.append(name)
+                elif name.endswith(".txt") and entry.is_file():
+                    files.append(name)
+        if not dirs:
+            out.extend([pre + name for name in sorted(files)])
+            continue
+        for name, is_dir in sorted([(n, False) for n in files] + [(n, True) for n in dirs], reverse=True):
+            stack.append((os.path.join(directory, name), pre + name + "/") if is_dir else pre + name)
+    return out
 
 
 def is_parquet(path: Path) -> bool:
