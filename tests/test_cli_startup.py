@@ -120,3 +120,14 @@ def test_load_of_tables_imports_no_pyarrow_compute(tmp_path, workers):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split()[-1] == "False"
+
+
+def test_load_of_a_parquet_file_imports_no_pandas(tmp_path):
+    """pyarrow's read_table goes through pyarrow.dataset, which imports pandas: load reads a
+    packed file without it."""
+    from nnlife.analysis import pack
+
+    packed = tmp_path / "reference.parquet"
+    pack(REFERENCE, packed)
+    modules = imported_by(["load", str(packed)])
+    assert "pyarrow" in modules and not modules & set(HEAVY + ("pandas",)), modules & set(HEAVY + ("pandas",))

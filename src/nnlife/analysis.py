@@ -918,7 +918,10 @@ def read_parquet_networks(path: str | Path) -> "pa.Table":
 
     path = Path(path)
     try:
-        networks = pq.read_table(path)
+        # ParquetFile rather than read_table: read_table goes through pyarrow.dataset, which
+        # imports pandas (half a second of `nnlife load FILE.parquet`)
+        with pq.ParquetFile(path) as handle:
+            networks = handle.read()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except (OSError, pa.ArrowException) as err:
