@@ -461,3 +461,93 @@ def test_overview_equals_pandas_on_every_kind_of_network(tmp_path):
         assert (row.n_rows_min, row.n_rows_max) == (part["n_rows"].min(), part["n_rows"].max())
     assert table["dataset"].tolist() == ["FashionMNIST", "CIFAR100", "SVHN"]
     assert math.isinf(table.set_index("dataset").loc["CIFAR100", "valAcc_final_mean"])
+
+
+# ---- the summary as CSV without pandas -------------------------------------------------
+
+
+def test_summary_csv_is_the_bytes_pandas_writes(data_set, tmp_path):
+    """`nnlife load --csv` writes the summary without pandas: the same bytes as to_csv, with
+    NaN, inf, records of repeats and every kind of network."""
+    import json
+
+    root = tmp_path / "d"
+    shutil.copytree(data_set, root)
+    first = sorted((root / "SVHN_models").glob("*.txt"))[:2]
+    (root / "SVHN_records").mkdir()
+    (root / "SVHN_records" / f"{first[1].stem}.json").write_text(
+        json.dumps({"ID": first[1].stem, "network": first[0].stem, "repeat": 1}))
+    data = load(root)
+    assert data.summary["diverged"].any() and data.summary["repeat"].max() == 1
+    ours, theirs = tmp_path / "ours.csv", tmp_path / "theirs.csv"
+    data.write_summary_csv(ours)
+    data.summary.to_csv(theirs, index=False)
+    assert ours.read_bytes() == theirs.read_bytes()
+    assert main(["load", str(root), "--csv", str(tmp_path / "cli.csv")]) == 0
+    assert (tmp_path / "cli.csv").read_bytes() == theirs.read_bytes()
+
+
+def test_write_csv_follows_pandas_on_odd_values(tmp_path):
+    from nnlife.analysis import write_csv
+
+    rng = np.random.default_rng(5)
+    bits = rng.integers(0, 2**64, size=20_000, dtype=np.uint64).view(np.float64)
+    odd = [math.nan, math.inf, -math.inf, -0.0, 0.0, 1e16, 9999999999999998.0, 1e-4, 9.999e-5, 5e-324, 1e22, 0.1 + 0.2]
+    floats = np.concatenate([bits, odd, rng.random(1000) * 100])
+    n = len(floats)
+    with np.errstate(over="ignore", invalid="ignore"):
+        narrow = floats.astype(np.float32)
+    texts = ["plain", "a,b", 'say "x"', "two\nlines", "cr\rhere", "", " lead", "ünï", "semi;colon"]
+    columns = {
+        "ID": np.array([texts[i % len(texts)] for i in range(n)], dtype=object),
+        "f": floats,
+        "f32": narrow,
+        "i": rng.integers(-2**63, 2**63 - 1, size=n, dtype=np.int64),
+        "b": rng.random(n) < 0.5,
+        "u": np.array([texts[(i + 3) % len(texts)] for i in range(n)], dtype=str),
+        "maybe": np.array([None if i % 7 == 0 else "x" for i in range(n)], dtype=object),
+    }
+    ours, theirs = tmp_path / "ours.csv", tmp_path / "theirs.csv"
+    write_csv(columns, ours)
+    pd.DataFrame(columns).to_csv(theirs, index=False)
+    assert ours.read_bytes() == theirs.read_bytes()
+    # without a text that needs quotes (the lines are then joined without the csv module)
+    plain = ["plain", "", " lead", "ünï", "semi;colon", "x-y_z.txt"]
+    columns["ID"] = np.array([plain[i % len(plain)] for i in range(n)], dtype=object)
+    columns["u"] = np.array([plain[(i + 1) % len(plain)] for i in range(n)], dtype=str)
+    columns["maybe"] = np.array([None if i % 7 == 0 else "x" for i in range(n)], dtype=object)
+    write_csv(columns, ours)
+    pd.DataFrame(columns).to_csv(theirs, index=False)
+    assert ours.read_bytes() == theirs.read_bytes()
+    del columns["maybe"]
+    write_csv(columns, ours)
+    pd.DataFrame(columns).to_csv(theirs, index=False)
+    assert ours.read_bytes() == theirs.read_bytes()
+    empty = {name: values[:0] for name, values in columns.items()}
+    write_csv(empty, ours)
+    pd.DataFrame(empty).to_csv(theirs, index=False)
+    assert ours.read_bytes() == theirs.read_bytes()
+
+
+def test_curve_metrics_are_the_same_in_blocks(tmp_path, monkeypatch):
+    """curve_stats works through blocks of networks (buffers made once): any block size, a
+    network longer than a block included, gives the same metrics."""
+    import nnlife.analysis as analysis
+
+    make_data_set(tmp_path, per_dataset=6)
+    spec = plan("CIFAR100", 1, 4)[0].spec()
+    nan, inf = math.nan, math.inf
+    for i, acc in enumerate(([1.0, nan], [2.0, inf], [nan, nan], [-inf, 3.0, 3.0])):
+        write_table(tmp_path, spec.with_run(ID=f"x{i}", train_GPU=False, torch_set_deterministic=False),
+                    Curve.from_halves([1.0] * len(acc), [nan] + [1.0] * (len(acc) - 1), acc))
+    networks = load(tmp_path).networks
+    whole = analysis.summary_columns(networks)
+    for block in (1, 2, 7, 50):
+        monkeypatch.setattr(analysis, "_STATS_BLOCK", block)
+        parts = analysis.summary_columns(networks)
+        for name, values in whole.items():
+            if values.dtype.kind == "f":
+                assert np.array_equal(values, parts[name], equal_nan=True), (block, name)
+            else:
+                assert np.array_equal(values, parts[name]), (block, name)
+    assert whole["diverged"].sum() >= 5 and np.isnan(whole["valAcc_max"]).any()

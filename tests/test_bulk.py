@@ -22,7 +22,7 @@ from nnlife.spec import DATASETS, make_id
 from nnlife.table import Curve, read_bulk, write_table
 
 REFERENCE = Path(__file__).parent / "fixtures" / "reference"
-GROUPS = ("strings", "ints", "bools", "floats", "lists", "lengths", "curves", "other")
+GROUPS = ("strings", "string_lengths", "ints", "bools", "floats", "lists", "lengths", "curves", "other")
 
 
 def assert_same(paths: list[Path], keep_text: bool) -> dict:
@@ -297,3 +297,43 @@ def test_chunk_readers_leave_no_reference_cycles(tmp_path, reference_paths):
     finally:
         if enabled:
             gc.enable()
+
+
+def repr_fields_of(texts: list[str]) -> np.ndarray:
+    from nnlife.table import repr_fields
+
+    values = np.array([float(t) for t in texts])
+    return repr_fields(np.frombuffer((" ".join(texts) + " ").encode(), dtype=np.uint8).copy(), values)
+
+
+def test_repr_fields_is_repr_on_every_kind_of_float():
+    """pack keeps a table's text unless every curve field is repr of its float: the bulk
+    check says so exactly where repr does, for repr's own texts and for other texts of the
+    same floats (longer, shorter, padded, with exponents, halfway cases)."""
+    rng = np.random.default_rng(11)
+    bits = rng.integers(0, 2**64, size=20_000, dtype=np.uint64).view(np.float64)
+    values = np.concatenate([
+        bits[np.isfinite(bits)], rng.random(20_000) * 3, rng.random(20_000) * 100, 10 ** rng.uniform(-7, 17, 20_000),
+        np.round(rng.random(5000) * 100, 2), 0.5 * rng.integers(0, 400, 5000), rng.integers(0, 2**60, 2000) * 1.0,
+        -rng.random(2000), [0.0, -0.0, math.inf, -math.inf, math.nan, 5e-324, 1e-4, 1e16, 1e15, 1e22],
+        # halfway between the two decimals of its shortest length: repr takes the even one
+        [(2**52 + 1) / 4, (2**52 + 3) / 4, (2**53 - 1) / 8, 2**49 + 0.25, 2**50 + 0.75],
+    ]).tolist()
+    texts = [repr(v) for v in values]
+    assert repr_fields_of(texts).all()
+    others = []
+    for v in values[::7]:
+        others += [f"{v:.17g}", f"{v:.16g}", f"{v:.15g}", f"{v:.3e}", repr(v) + "0", "0" + repr(v), f"{v:.1f}"]
+    others += ["1125899906842624.3", "1125899906842624.25", "0.30000000000000005", "0.10", "1e-5", "0.00001",
+               "1e16", "10000000000000000.0", "100", "1.", ".5", "1e0", "-0", "+1.5", "4e1", "40.00", "040.0"]
+    def number(text: str) -> bool:
+        try:
+            return math.isfinite(float(text)) and "_" not in text
+        except ValueError:
+            return False
+
+    others = [t for t in others if number(t)]
+    got = repr_fields_of(others)
+    want = np.array([repr(float(t)) == t for t in others])
+    assert np.array_equal(got, want), [t for t, g, w in zip(others, got, want) if g != w][:10]
+    assert 0 < want.sum() < len(want)

@@ -1,6 +1,6 @@
 """The command line starts fast: building the parser and running a command import only what
 they use (no torch, matplotlib, scipy or ray for `load`, and no pandas unless a DataFrame is
-asked for; not even numpy for `sample`; importlib.metadata only for `--version`)."""
+asked for; not even numpy for `sample` and `--help`; importlib.metadata only for `--version`)."""
 
 from __future__ import annotations
 
@@ -62,13 +62,35 @@ def test_help_imports_no_heavy_module():
     assert proc.returncode == 0, proc.stderr
     modules = set(proc.stdout.splitlines()[-1].split())
     assert "load" in proc.stdout and "campaign" in proc.stdout  # every command is listed
-    assert not modules & set(HEAVY + ("pandas", "pyarrow")), modules & set(HEAVY)
+    assert not modules & set(HEAVY + ("pandas", "pyarrow", "numpy")), modules & set(HEAVY + ("pandas", "pyarrow", "numpy"))
 
 
-def test_load_imports_pandas_only_for_a_data_frame(tmp_path):
+def test_prediction_help_and_defaults_come_from_the_library(capsys, monkeypatch):
+    """The prediction commands' parser imports no nnlife.predict: their help names its
+    methods and defaults when shown, and an option left out is its default when run."""
+    from nnlife import predict
+    from nnlife.cli import make_parser
+    from nnlife.cli.prediction import _defaults
+
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per option, so no name is broken
+    parser = make_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["evaluate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"(default: all: {','.join(predict.METHODS)})" in text and f"one of {', '.join(predict.METHODS)};" in text
+    assert f"(default {predict.DEFAULT_TARGET_EPOCH:g})" in text and f"(default {predict.DEFAULT_BUDGET:g})" in text
+    args = _defaults(parser.parse_args(["evaluate", "x"]))
+    assert (args.methods, args.target_epoch, args.N, args.threshold, args.level, args.budget) == (
+        list(predict.METHODS), predict.DEFAULT_TARGET_EPOCH, predict.DEFAULT_N, predict.DEFAULT_THRESHOLD,
+        predict.DEFAULT_LEVEL, predict.DEFAULT_BUDGET)
+    args = _defaults(parser.parse_args(["predict", "x", "--method", "last", "--N", "5"]))
+    assert args.N == 5 and args.level == predict.DEFAULT_LEVEL
+
+
+def test_load_csv_imports_no_pandas(tmp_path):
     out = tmp_path / "summary.csv"
     modules = imported_by(["load", str(REFERENCE), "--csv", str(out)])
-    assert "pandas" in modules  # the CSV is written from the summary DataFrame
+    assert "pandas" not in modules  # the CSV is written from the summary columns
     assert out.read_text().count("\n") == 4  # the header and the three networks
 
 
@@ -82,3 +104,30 @@ def test_version_is_looked_up_when_asked():
 
     proc = subprocess.run([sys.executable, "-m", "nnlife", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout == f"nnlife {__version__}\n" and proc.stderr == ""
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_load_of_tables_imports_no_pyarrow_compute(tmp_path, workers):
+    """pyarrow.compute builds a wrapper per compute function on import: the load path calls
+    Arrow's functions without it, in this process and in the workers."""
+    code = (
+        "import sys\n"
+        "from nnlife.analysis import _read_chunk, load\n"
+        f"data = load({str(REFERENCE)!r}, workers={workers}, chunk_size=1)\n"
+        f"data.write_summary_csv({str(tmp_path / 's.csv')!r})\n"
+        "print(sorted(_read_chunk([data.networks['path'][0].as_py()], False)), 'pyarrow.compute' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[-1] == "False"
+
+
+def test_load_of_a_parquet_file_imports_no_pandas(tmp_path):
+    """pyarrow's read_table goes through pyarrow.dataset, which imports pandas: load reads a
+    packed file without it."""
+    from nnlife.analysis import pack
+
+    packed = tmp_path / "reference.parquet"
+    pack(REFERENCE, packed)
+    modules = imported_by(["load", str(packed)])
+    assert "pyarrow" in modules and not modules & set(HEAVY + ("pandas",)), modules & set(HEAVY + ("pandas",))

@@ -220,7 +220,7 @@ def test_reader_takes_regular_files_only(tmp_path):
         find_tables([fifo])
 
 
-def test_find_tables_walks_as_sorted_rglob_does(tmp_path):
+def test_find_tables_walks_as_sorted_rglob_does(tmp_path, monkeypatch):
     """find_tables (os.scandir) finds what sorted(Path.rglob("*.txt")) finds, less hidden parts
     and non-files, in the same order (part by part, so "a/..." comes before "a-b/...")."""
     from pathlib import Path
@@ -239,6 +239,12 @@ def test_find_tables_walks_as_sorted_rglob_does(tmp_path):
         if f.is_file() and not any(part.startswith(".") for part in f.relative_to(tmp_path).parts)
     ]
     assert find_tables([tmp_path]) == want
+    # the names load uses are the str of those paths, however the directory is written
+    from nnlife.table import find_table_names
+
+    monkeypatch.chdir(tmp_path)
+    for given in [tmp_path, f"{tmp_path}/", f"{tmp_path}//a/..//b", ".", "./", "a", "a/./", "b/../a", "11.txt", "./a/1.txt"]:
+        assert find_table_names([given, "z.txt"]) == [str(p) for p in find_tables([given, "z.txt"])], given
     assert [str(f.relative_to(tmp_path)) for f in want] == [
         "11.txt", "B/8.txt", "a/1.txt", "a/b/3.txt", "a-b/2.txt", "b/1.txt", "b/10.txt", "b/9.txt", "b/l.txt",
         "z.txt/7.txt",

@@ -85,30 +85,38 @@ from .table import (
     HEADER_FIELDS,
     TEMP_PREFIX,
     Curve,
+    _spaced,
     Table,
     atomic_write_text,
-    find_tables,
+    find_table_names,
     is_parquet,
     BulkTables,
     arrow_bools,
+    arrow_call,
+    arrow_cast,
     arrow_ints,
     arrow_numbers,
     arrow_optional_strings,
-    arrow_strings,
+    arrow_options,
+    arrow_utf8,
+    arrow_words,
     format_table,
     numpy_objects,
     numpy_of,
     parse_table,
     read_bulk,
     read_table,
+    repr_fields,
     table_path,
+    utf8_encode,
+    utf8_of,
 )
 from .outputs import atomic_output, check_writable
 
 # pandas and pyarrow are imported inside the functions that need them: the worker processes
 # only parse tables into numpy arrays, and starting a worker should not pay for those imports.
 # Between numpy and Arrow, loading and summarising go through buffers (nnlife.table's
-# numpy_of, arrow_numbers, arrow_strings, ...): pyarrow's own conversions (to_numpy, pa.array,
+# numpy_of, arrow_numbers, arrow_utf8, ...): pyarrow's own conversions (to_numpy, pa.array,
 # a Python scalar given to a compute function) import pandas, half a second of CPU, which only
 # what returns a DataFrame needs.
 if TYPE_CHECKING:  # pragma: no cover
@@ -226,6 +234,11 @@ class Lifespans:
         """The columns of :attr:`summary` as numpy arrays (what needs no pandas uses these)."""
         return summary_columns(self.networks)
 
+    def write_summary_csv(self, out: str | Path) -> None:
+        """Write :attr:`summary` as CSV, the bytes ``summary.to_csv(out, index=False)`` writes,
+        without pandas (see :func:`write_csv`)."""
+        write_csv(columns_with_repeats(self.summary_columns), out)
+
     def per_network(self) -> "pd.DataFrame":
         """One row per network, its repeats grouped; see :func:`per_network`."""
         return per_network(self.summary)
@@ -277,13 +290,16 @@ def load(
     table_inputs: list[Path] = []
     for p in paths:
         (parquet_files if p.is_file() and is_parquet(p) else table_inputs).append(p)
-    table_files = _unique(find_tables(table_inputs)) if table_inputs else []
+    # one input cannot name a table twice; several may (a directory and its subdirectory)
+    table_files = find_table_names(table_inputs) if table_inputs else []
+    if len(table_inputs) > 1:
+        table_files = _unique(table_files)
     if not table_files and not parquet_files:
         raise InputError(f"{', '.join(map(str, paths))}: no tables (*.txt) or Parquet files found")
 
     parts = [read_parquet_networks(p) for p in parquet_files]
     columns, skipped = _load_tables(
-        [str(p) for p in table_files],
+        table_files,
         strict=strict,
         workers=workers,
         chunk_size=chunk_size,
@@ -303,7 +319,7 @@ def load(
     )
 
 
-def _unique(files: list[Path]) -> list[Path]:
+def _unique(files: list[str]) -> list[str]:
     """Drop repeats of a file named twice (e.g. a directory and its subdirectory)."""
     seen: set[str] = set()
     out = []
@@ -373,7 +389,8 @@ def _map_chunks(chunks: list[list[str]], keep_text: bool, workers: int) -> Itera
     waiting = enumerate(chunks)
     finished: dict[int, dict] = {}
     turn = 0
-    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=_pool_context()) as pool:
+    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=_pool_context(),
+                             initializer=_keep_freed_memory) as pool:
         running = {pool.submit(_read_chunk, c, keep_text): i for i, c in itertools.islice(waiting, 2 * workers)}
         try:
             while running:
@@ -389,6 +406,24 @@ def _map_chunks(chunks: list[list[str]], keep_text: bool, workers: int) -> Itera
         finally:
             for future in running:
                 future.cancel()
+
+
+def _keep_freed_memory() -> None:
+    """In a worker (a process of nnlife's own, gone after the load): let glibc's allocator keep
+    the memory a chunk frees for the next chunk, rather than hand it back to the system and
+    fault it in again page by page. Each chunk allocates and frees some 10 MB of arrays; with
+    the defaults (arrays above a few MB mapped and unmapped each time) the page faults were a
+    quarter of a worker's CPU time. The worker's peak is unchanged: it is the memory of one
+    chunk either way. Elsewhere than glibc this does nothing."""
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 << 20)  # the largest glibc allows
+    mallopt(m_trim_threshold, 256 << 20)
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
@@ -407,8 +442,9 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 def _read_chunk(paths: Sequence[str], keep_text: bool) -> dict:
     """Parse the tables of one chunk into compact arrays (this runs in a worker process).
 
-    Returns numpy arrays, one per column, with the lists and curves flattened plus their
-    lengths (``lengths``, ``other["curve_lengths"]``); ``raw`` holds (row, text) for the tables
+    Returns numpy arrays, one per column, with the lists, curves and texts flattened plus their
+    lengths (``lengths``, ``other["curve_lengths"]``, ``string_lengths``: texts as UTF-8 bytes,
+    which cost no Python string per value here or in the main process); ``raw`` holds (row, text) for the tables
     whose text nnlife's writer would not reproduce (only looked for when ``keep_text``, i.e.
     when packing).
 
@@ -510,7 +546,7 @@ def _read_exact(paths: Sequence[str], keep_text: bool) -> tuple[dict, np.ndarray
 
     return {
         "count": len(paths),
-        "strings": {k: np.array(v, dtype=str) for k, v in strings.items()},
+        **_text_groups({k: utf8_encode(v) for k, v in strings.items()}),
         "ints": {k: np.array(v, dtype=np.int64) for k, v in ints.items()},
         "bools": {k: np.array(v, dtype=bool) for k, v in bools.items()},
         "floats": {k: np.array(v, dtype=np.float64) for k, v in floats.items()},
@@ -547,39 +583,44 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
     hundreds of microseconds a table; the exact reader stays the reference, and tests compare
     the two on every kind of table."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     meta = bulk.meta
     n = len(bulk.ok)
     ok = np.ones(n, dtype=bool)
 
     # (numpy_of, arrow_bools and arrow_ints rather than pyarrow's conversions: those import
-    # pandas, which a worker never needs)
-    def matches(name: str, pattern: str) -> np.ndarray:
-        return numpy_of(pc.match_substring_regex(meta[name], pattern))
+    # pandas, which a worker never needs). Fields of one grammar are checked in one call on
+    # their texts one after the other (field by field): Arrow compiles a pattern per call.
+    def stacked(names: Sequence[str]) -> "pa.Array":
+        return pa.concat_arrays([meta[name] for name in names])
 
-    def numbers(name: str, good: np.ndarray, kind) -> np.ndarray:
+    def regex(array: "pa.Array", pattern: str) -> np.ndarray:
+        return numpy_of(arrow_call("match_substring_regex", array, options=arrow_options("MatchSubstringOptions", pattern)))
+
+    def matches(name: str, pattern: str) -> np.ndarray:
+        return regex(meta[name], pattern)
+
+    def numbers(array: "pa.Array", good: np.ndarray, kind) -> np.ndarray:
         """The texts that are ``good`` as numbers of type ``kind`` (0 elsewhere)."""
         where = np.flatnonzero(good)
-        out = np.zeros(n, dtype=np.int64 if kind == pa.int64() else np.float64)
+        out = np.zeros(len(good), dtype=np.int64 if kind == pa.int64() else np.float64)
         if len(where):
-            out[where] = numpy_of(pc.cast(meta[name].take(arrow_ints(where)), kind))
+            out[where] = numpy_of(arrow_cast(arrow_call("take", array, arrow_ints(where)), kind))
         return out
 
     # the spec's bounds too (nnlife.spec._check): a table beyond one goes to the exact reader,
     # which names its field
     ok &= matches("ID", rf"^[A-Za-z0-9_-][A-Za-z0-9._-]{{0,{MAX_ID_LENGTH - 1}}}$")  # a safe file name
-    ints = {}
-    for name in INT_FIELDS:
-        good = matches(name, rf"^{_BULK_INT}$")
-        ok &= good
-        ints[name] = numbers(name, good, pa.int64())
+    text = stacked(INT_FIELDS)
+    good = regex(text, rf"^{_BULK_INT}$")
+    values = numbers(text, good, pa.int64()).reshape(len(INT_FIELDS), n)
+    ok &= good.reshape(len(INT_FIELDS), n).all(axis=0)
+    ints = {name: values[k] for k, name in enumerate(INT_FIELDS)}
     ok &= (ints["random_seed"] < 2**32) & (ints["batch_size"] >= 1) & (ints["batch_size"] <= MAX_BATCH_SIZE)
-    bools = {}
-    for name in BOOL_FIELDS:
-        true = matches(name, "^True$")
-        ok &= true | matches(name, "^False$")
-        bools[name] = true
+    text = stacked(BOOL_FIELDS)
+    true, false = (regex(text, word).reshape(len(BOOL_FIELDS), n) for word in ("^True$", "^False$"))
+    ok &= (true | false).all(axis=0)
+    bools = {name: true[k] for k, name in enumerate(BOOL_FIELDS)}
     ok &= matches("loss_fn", "^CrossEntropyLoss$") & matches("optimizer", "^SGD$")
     names = list(DATASETS)
     which = np.full(n, -1, dtype=np.int64)
@@ -590,39 +631,43 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
     channels, classes, side = (np.array([getattr(DATASETS[d], a) for d in names], dtype=np.int64)[which]
                                for a in ("channels", "classes", "side"))
 
-    floats = {}
+    text = stacked(FLOAT_FIELDS)
+    is_int = regex(text, rf"^{_BULK_INT}$")
+    is_float = regex(text, _BULK_FLOAT) & (numpy_of(arrow_call("binary_length", text)) <= 25)
+    values = numbers(text, is_int | is_float, pa.float64())
+    good = (is_int | is_float) & np.isfinite(values)
+    ok &= good.reshape(len(FLOAT_FIELDS), n).all(axis=0)
+    if keep_text:  # the writer writes repr of a float: the text must be exactly that
+        where = np.flatnonzero(is_float & good & np.tile(ok, len(FLOAT_FIELDS)))
+        data, lengths = utf8_of(arrow_call("take", text, arrow_ints(where)))
+        canonical = repr_fields(_spaced(data, lengths), values[where])
+        wrong = np.zeros(len(values), dtype=bool)
+        wrong[where[~canonical]] = True
+        ok &= ~wrong.reshape(len(FLOAT_FIELDS), n).any(axis=0)
+    values = values.reshape(len(FLOAT_FIELDS), n)
+    is_int = is_int.reshape(len(FLOAT_FIELDS), n)
+    floats = {name: values[bit] for bit, name in enumerate(FLOAT_FIELDS)}
     int_mask = np.zeros(n, dtype=np.uint8)
-    non_canonical = np.zeros(n, dtype=bool)
-    for bit, name in enumerate(FLOAT_FIELDS):
-        is_int = matches(name, rf"^{_BULK_INT}$")
-        is_float = matches(name, _BULK_FLOAT) & (numpy_of(pc.binary_length(meta[name])) <= 25)
-        ok &= is_int | is_float
-        values = numbers(name, is_int | is_float, pa.float64())
-        floats[name] = values
-        int_mask |= is_int.astype(np.uint8) << bit
-        ok &= np.isfinite(values)
-        if keep_text:  # the writer writes repr of a float: the text must be exactly that
-            where = np.flatnonzero(is_float & ok)
-            written = meta[name].take(arrow_ints(where)).to_pylist()
-            ours = list(map(repr, values[where].tolist()))
-            non_canonical[where[[a != b for a, b in zip(written, ours)]]] = True
+    for bit in range(len(FLOAT_FIELDS)):
+        int_mask |= is_int[bit].astype(np.uint8) << bit
     ok &= floats["learning_rate"] > 0
     for name in ("dropout_rate", "FC_dropout_rate"):
         ok &= floats[name] < 1  # >= 0 by the grammar
-    ok &= ~non_canonical
 
-    lists = {}
-    for name in LIST_FIELDS:
-        good = matches(name, _BULK_LIST)
-        ok &= good
-        text = meta[name].filter(arrow_bools(good))  # the list texts of good tables only
-        split = pc.split_pattern(text, "-")
-        parts = numpy_of(pc.list_value_length(split)).astype(np.int64)
-        empty = numpy_of(pc.binary_length(text)) == 0  # "" splits into [""]: no entries
-        tokens = pc.list_flatten(split).filter(arrow_bools(np.repeat(~empty, parts)))
-        counts = np.zeros(n, dtype=np.int64)
-        counts[good] = np.where(empty, 0, parts)
-        lists[name] = (numpy_of(pc.cast(tokens, pa.int64())), counts)
+    text = stacked(LIST_FIELDS)
+    good = regex(text, _BULK_LIST)
+    ok &= good.reshape(len(LIST_FIELDS), n).all(axis=0)
+    text = arrow_call("filter", text, arrow_bools(good))  # the list texts of good tables only
+    split = arrow_call("split_pattern", text, options=arrow_options("SplitPatternOptions", "-"))
+    parts = numpy_of(arrow_call("list_value_length", split)).astype(np.int64)
+    empty = numpy_of(arrow_call("binary_length", text)) == 0  # "" splits into [""]: no entries
+    tokens = arrow_call("filter", arrow_call("list_flatten", split), arrow_bools(np.repeat(~empty, parts)))
+    counts = np.zeros(len(good), dtype=np.int64)
+    counts[good] = np.where(empty, 0, parts)
+    entries = numpy_of(arrow_cast(tokens, pa.int64()))
+    counts = counts.reshape(len(LIST_FIELDS), n)
+    ends = np.cumsum(counts.sum(axis=1))
+    lists = {name: (entries[ends[k] - counts[k].sum() : ends[k]], counts[k]) for k, name in enumerate(LIST_FIELDS)}
 
     def padded(*names: str) -> list[np.ndarray]:
         """Lists as rows of one 2-D array each, zero-padded to the longest of them."""
@@ -724,12 +769,9 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
     if keep_text and bulk.canonical is not None:
         ok &= bulk.canonical
 
-    def strings(name: str) -> np.ndarray:
-        return np.array(meta[name].to_pylist(), dtype=str)
-
     ints.update(params=params, flops=flops, activation_bytes=4 * act, flatten_features=features)
     result = {
-        "strings": {**{name: strings(name) for name in STRING_FIELDS}, "path": np.array(paths, dtype=str)},
+        **_text_groups({**{name: utf8_of(meta[name]) for name in STRING_FIELDS}, "path": utf8_encode(paths)}),
         "ints": ints,
         "bools": bools,
         "floats": floats,
@@ -744,18 +786,25 @@ def _specs_bulk(bulk: BulkTables, paths: list[str], keep_text: bool) -> tuple[di
     return result, ok
 
 
+def _text_groups(texts: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict:
+    """The groups of a chunk result that hold its text columns: ``strings`` (each column's
+    UTF-8 bytes, one after the other) and ``string_lengths`` (bytes per row)."""
+    return {"strings": {name: t[0] for name, t in texts.items()},
+            "string_lengths": {name: t[1] for name, t in texts.items()}}
+
+
 def _ragged_lengths(result: dict, group: str, name: str) -> np.ndarray:
+    if group == "strings":
+        return result["string_lengths"][name]
     return result["other"]["curve_lengths"] if group == "curves" else result["lengths"][name]
 
 
 def _take_rows(result: dict, order: np.ndarray) -> dict:
     """The rows ``order`` of a chunk result, in that order (``raw`` follows its rows)."""
     out: dict = {"count": result.get("count", 0), "rows": len(order), "skipped": result["skipped"]}
-    for group in ("ints", "bools", "floats", "lengths", "other"):
+    for group in ("ints", "bools", "floats", "lengths", "string_lengths", "other"):
         out[group] = {name: values[order] for name, values in result[group].items()}
-    # strings as wide as the longest kept (a dropped table's long text does not widen them)
-    out["strings"] = {name: np.array(values[order].tolist(), dtype=str) for name, values in result["strings"].items()}
-    for group in ("lists", "curves"):
+    for group in ("lists", "curves", "strings"):
         out[group] = {}
         for name, values in result[group].items():
             lengths = _ragged_lengths(result, group, name)
@@ -770,7 +819,7 @@ def _take_rows(result: dict, order: np.ndarray) -> dict:
 def _concat_results(results: list[dict]) -> dict:
     """Chunk results one after the other, as one result."""
     out: dict = {"count": sum(r.get("count", 0) for r in results), "rows": sum(r["rows"] for r in results)}
-    for group in ("strings", "ints", "bools", "floats", "lengths", "other", "lists", "curves"):
+    for group in ("strings", "string_lengths", "ints", "bools", "floats", "lengths", "other", "lists", "curves"):
         out[group] = {name: np.concatenate([r[group][name] for r in results]) for name in results[0][group]}
     out["raw"], out["skipped"], base = [], [], 0
     for r in results:
@@ -815,11 +864,11 @@ def _assemble(results: list[dict]) -> "pa.Table":
     import pyarrow as pa
 
     schema = parquet_schema()
-    raw_text: list[str | None] = []
+    kept: dict[int, str] = {}  # row -> verbatim text, for the few tables that keep theirs
+    base = 0
     for r in results:
-        rows = r["rows"]
-        texts = dict(r.pop("raw"))
-        raw_text.extend(texts.get(i) for i in range(rows))
+        kept.update((base + row, text) for row, text in r.pop("raw"))
+        base += r["rows"]
 
     def cat(group: str, name: str, dtype: object) -> np.ndarray:
         arrays = [r[group].pop(name) for r in results]
@@ -831,7 +880,7 @@ def _assemble(results: list[dict]) -> "pa.Table":
     columns: dict[str, pa.Array] = {}
     for name in SPEC_FIELDS:
         if name in STRING_FIELDS:
-            columns[name] = arrow_strings(cat("strings", name, str))
+            columns[name] = arrow_utf8(cat("strings", name, np.uint8), cat("string_lengths", name, np.int64))
         elif name in INT_FIELDS:
             columns[name] = arrow_numbers(cat("ints", name, np.int64), pa.int64())
         elif name in BOOL_FIELDS:
@@ -844,15 +893,15 @@ def _assemble(results: list[dict]) -> "pa.Table":
     # integer_fields: the names of the set bits of each mask, in bit order
     masks = cat("other", "int_mask", np.uint8)
     bits = (masks[:, None] >> np.arange(len(FLOAT_FIELDS), dtype=np.uint8)) & 1 > 0
-    names = arrow_strings(np.array(FLOAT_FIELDS)[np.nonzero(bits)[1]])
+    names = arrow_words(FLOAT_FIELDS, np.nonzero(bits)[1])
     columns["integer_fields"] = list_array(names, bits.sum(axis=1))
     lengths = cat("other", "curve_lengths", np.int64)
     for name in CURVE_FIELDS[1:]:
         columns[name] = list_array(arrow_numbers(cat("curves", name, np.float64), pa.float64()), lengths)
     for name in DERIVED_INT_FIELDS:
         columns[name] = arrow_numbers(cat("ints", name, np.int64), pa.int64())
-    columns["path"] = arrow_strings(cat("strings", "path", str))
-    columns["raw_text"] = arrow_optional_strings(raw_text)
+    columns["path"] = arrow_utf8(cat("strings", "path", np.uint8), cat("string_lengths", "path", np.int64))
+    columns["raw_text"] = arrow_optional_strings([kept.get(i) for i in range(base)] if kept else [None] * base)
     return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
 
 
@@ -869,7 +918,10 @@ def read_parquet_networks(path: str | Path) -> "pa.Table":
 
     path = Path(path)
     try:
-        networks = pq.read_table(path)
+        # ParquetFile rather than read_table: read_table goes through pyarrow.dataset, which
+        # imports pandas (half a second of `nnlife load FILE.parquet`)
+        with pq.ParquetFile(path) as handle:
+            networks = handle.read()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except (OSError, pa.ArrowException) as err:
@@ -913,6 +965,7 @@ def read_parquet_networks(path: str | Path) -> "pa.Table":
 def write_parquet(networks: "pa.Table", out: str | Path) -> Path:
     """Write a network table as one Parquet file, atomically (a hidden temporary file in the
     same directory renamed over ``out``), with nnlife's version and format in its metadata."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from . import __version__
@@ -924,8 +977,12 @@ def write_parquet(networks: "pa.Table", out: str | Path) -> Path:
         b"nnlife.layout": LAYOUT.encode(),
     }
     table = networks.cast(parquet_schema()).replace_schema_metadata(meta)
+    # Dictionaries only for the text columns (repeated data sets, paths' folders): the curves
+    # and numbers are nearly all distinct, and trying a dictionary for them took half of the
+    # write for a larger file.
+    text = [f.name for f in table.schema if f.type in (pa.string(), pa.list_(pa.string()))]
     with atomic_output(out) as tmp:  # any failed write: one OutputError naming `out`
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, compression="zstd", use_dictionary=text)
     return out
 
 
@@ -1044,25 +1101,25 @@ def _check_raw_text(parquet: Path, row: int, raw: str, table: Table) -> None:
 # Summaries
 
 
-def _flat_list(column: "pa.ChunkedArray | pa.Array") -> tuple[np.ndarray, np.ndarray]:
-    """Values and lengths of a list column, as numpy arrays."""
+def _flat_list(column: "pa.ChunkedArray | pa.Array", copy: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Values and lengths of a list column, as numpy arrays (the values a read-only view of
+    Arrow's where they can be, with ``copy=False``)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    return numpy_of(column.flatten()), numpy_of(pc.list_value_length(column)).astype(np.int64)
+    if isinstance(column, pa.ChunkedArray):  # (combining one chunk would copy it)
+        column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    values = numpy_of(arrow_call("list_flatten", column), copy=copy)
+    return values, numpy_of(arrow_call("list_value_length", column)).astype(np.int64)
 
 
 def _list_text(column: "pa.ChunkedArray") -> np.ndarray:
     """A list column as the table's text: integers joined by '-'."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    dashes = arrow_strings(np.full(len(column), "-"))  # an array, not the scalar "-" (see above)
-    return numpy_objects(pc.binary_join(pc.cast(column, pa.list_(pa.string())), dashes))
+        column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    dashes = arrow_words(["-"], np.zeros(len(column), dtype=np.int64))  # an array, not the scalar "-" (see above)
+    return numpy_objects(arrow_call("binary_join", arrow_cast(column, pa.list_(pa.string())), dashes))
 
 
 def curve_stats(values: np.ndarray, lengths: np.ndarray, best: str) -> dict[str, np.ndarray]:
@@ -1072,27 +1129,60 @@ def curve_stats(values: np.ndarray, lengths: np.ndarray, best: str) -> dict[str,
     ``mean`` and the best (``best="max"`` for accuracy, ``"min"`` for losses) are over the finite
     values only (NaN and +-inf left out), NaN when a curve has none; ``best_epoch`` is the first
     epoch (0.5, 1.0, ...) at which the best value occurs. ``final`` is the last value as
-    measured, which may be NaN or inf.
+    measured, which may be NaN or inf. (Also ``nonfinite_epoch``: the first epoch of a NaN or
+    inf value, NaN if none.)
+
+    Computed over blocks of whole networks in buffers made once: a temporary array of every
+    value (36 MB for 60,000 networks) is memory the system hands out page by page, and
+    faulting those pages in took most of a large summary's time.
     """
     n = len(lengths)
+    keys = ("max", "min", "mean", "final", "best_epoch", "nonfinite_epoch")
     if n == 0:
-        empty = np.zeros(0, dtype=np.float64)
-        return {"max": empty, "min": empty, "mean": empty, "final": empty, "best_epoch": empty}
+        return {key: np.zeros(0, dtype=np.float64) for key in keys}
     offsets = _offsets(lengths)
-    starts = offsets[:-1]
-    finite = np.isfinite(values)
-    count = np.add.reduceat(finite, starts, dtype=np.int64)
-    none = count == 0
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        hi = np.maximum.reduceat(np.where(finite, values, -np.inf), starts)
-        lo = np.minimum.reduceat(np.where(finite, values, np.inf), starts)
-        mean = np.add.reduceat(np.where(finite, values, 0.0), starts) / count
-    hi[none] = np.nan
-    lo[none] = np.nan
-    mean[none] = np.nan
-    target = hi if best == "max" else lo
-    best_epoch = first_epoch(finite & (values == np.repeat(target, lengths)), offsets)
-    return {"max": hi, "min": lo, "mean": mean, "final": values[offsets[1:] - 1], "best_epoch": best_epoch}
+    out = {key: np.empty(n, dtype=np.float64) for key in keys}
+    size = max(_STATS_BLOCK, int(lengths.max()))
+    work = np.empty(min(size, len(values)), dtype=np.float64)
+    finite, other, hit = (np.empty(len(work), dtype=bool) for _ in range(3))
+    a = 0
+    while a < n:
+        # the networks a..b-1, at most `size` values (or one longer network)
+        b = max(a + 1, int(np.searchsorted(offsets, offsets[a] + size, side="right")) - 1)
+        b = min(b, n)
+        v = values[offsets[a] : offsets[b]]
+        k = len(v)
+        local = offsets[a : b + 1] - offsets[a]
+        starts = local[:-1]
+        fin, nf, w, eq = finite[:k], other[:k], work[:k], hit[:k]
+        np.isfinite(v, out=fin)
+        np.logical_not(fin, out=nf)
+        count = np.add.reduceat(fin, starts, dtype=np.int64)
+        none = count == 0
+        np.copyto(w, v)
+        np.copyto(w, -np.inf, where=nf)
+        hi = np.maximum.reduceat(w, starts)
+        np.copyto(w, np.inf, where=nf)
+        lo = np.minimum.reduceat(w, starts)
+        np.copyto(w, 0.0, where=nf)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            mean = np.add.reduceat(w, starts) / count
+        hi[none] = np.nan
+        lo[none] = np.nan
+        mean[none] = np.nan
+        target = hi if best == "max" else lo
+        np.equal(v, np.repeat(target, lengths[a:b]), out=eq)
+        eq &= fin
+        out["max"][a:b], out["min"][a:b], out["mean"][a:b] = hi, lo, mean
+        out["best_epoch"][a:b] = first_epoch(eq, local)
+        out["nonfinite_epoch"][a:b] = first_epoch(nf, local)
+        out["final"][a:b] = v[local[1:] - 1]
+        a = b
+    return out
+
+
+# values per block of curve_stats: 8 MB buffers
+_STATS_BLOCK = 1 << 20
 
 
 def first_epoch(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -1181,19 +1271,19 @@ def summary_columns(networks: "pa.Table") -> dict[str, np.ndarray]:
         else:
             col[name] = numpy_of(networks[name])
 
-    curves = {name: _flat_list(networks[name]) for name in CURVE_METRICS}
+    curves = {name: _flat_list(networks[name], copy=False) for name in CURVE_METRICS}
     lengths = curves["valAcc"][1]
     col["n_rows"] = lengths
     col["final_epoch"] = 0.5 * lengths
+    nonfinite = {}
     for name in CURVE_METRICS:
         stats = curve_stats(curves[name][0], lengths, "max" if name == "valAcc" else "min")
+        nonfinite[name] = stats["nonfinite_epoch"]
         for key in ("max", "min", "mean", "final", "best_epoch"):
             col[f"{name}_{key}"] = stats[key]
     col["learned"] = learned(col["valAcc_final"], classes)
-    nonfinite = ~(
-        np.isfinite(curves["valAcc"][0]) & np.isfinite(curves["valLoss"][0]) & np.isfinite(curves["trainLoss"][0])
-    )
-    diverged_epoch = first_epoch(nonfinite, _offsets(lengths))
+    # the first epoch with a NaN or inf in any of the curves
+    diverged_epoch = np.fmin(np.fmin(nonfinite["valAcc"], nonfinite["valLoss"]), nonfinite["trainLoss"])
     col["diverged"] = ~np.isnan(diverged_epoch)
     col["diverged_epoch"] = diverged_epoch
     return col
@@ -1298,15 +1388,52 @@ def with_repeats(summary: "pd.DataFrame") -> "pd.DataFrame":
     and ``repeat``, read from the record beside each table (``<X>_records/<ID>.json`` next to
     its ``<X>_models`` directory). A table without a readable record, or a record written
     before repeats existed, is repeat 0 of itself."""
+    networks, repeats = repeats_of(summary["ID"].tolist(), summary["path"].tolist())
+    out = summary.copy()
+    at = list(out.columns).index("ID") + 1
+    out.insert(at, "network", networks)
+    out.insert(at + 1, "repeat", repeats)
+    return out
+
+
+def columns_with_repeats(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Summary columns (:func:`summary_columns`) with ``network`` and ``repeat`` after ``ID``,
+    as :func:`with_repeats` adds them to the DataFrame."""
+    networks, repeats = repeats_of(columns["ID"].tolist(), columns["path"].tolist())
+    out: dict[str, np.ndarray] = {}
+    for name, values in columns.items():
+        out[name] = values
+        if name == "ID":
+            out["network"] = np.array(networks, dtype=object)
+            out["repeat"] = repeats
+    return out
+
+
+def repeats_of(ids: Sequence[str], paths: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """The ``network`` and ``repeat`` of each table (see :func:`with_repeats`)."""
     import json
 
     networks, repeats = [], []
     has_records: dict[Path, bool] = {}  # a published data set has no records: one check per folder
-    for ID, path in zip(summary["ID"].tolist(), summary["path"].tolist()):
+    # The records folder per directory text (pathlib per row is a tenth of a second for 6000
+    # tables): "DIR/NAME" has the parent Path("DIR/NAME").parent for every NAME that pathlib
+    # keeps as a part (not "" or "."), so the first path of a directory stands for all of them.
+    folder_of: dict[str, Path | None] = {}
+    cache = os.sep == "/" and os.altsep is None
+    for ID, path in zip(ids, paths):
         network, repeat = ID, 0
-        folder = Path(str(path)).parent
-        records = folder.with_name(folder.name[: -len("_models")] + "_records") if folder.name.endswith("_models") else None
-        if records is not None and has_records.setdefault(records, records.is_dir()):
+        path = str(path)
+        head, slash, name = path.rpartition("/")
+        key = head if cache and slash and name not in ("", ".") else None
+        records = folder_of.get(key, False) if key is not None else False
+        if records is False:
+            folder = Path(path).parent
+            records = folder.with_name(folder.name[: -len("_models")] + "_records") if folder.name.endswith("_models") else None
+            if key is not None:
+                folder_of[key] = records
+        if records is not None and records not in has_records:
+            has_records[records] = records.is_dir()
+        if records is not None and has_records[records]:
             record = records / f"{ID}.json"
             try:
                 obj = json.loads(record.read_text(encoding="utf-8"))
@@ -1320,11 +1447,65 @@ def with_repeats(summary: "pd.DataFrame") -> "pd.DataFrame":
                     repeat = obj["repeat"]
         networks.append(network)
         repeats.append(repeat)
-    out = summary.copy()
-    at = list(out.columns).index("ID") + 1
-    out.insert(at, "network", networks)
-    out.insert(at + 1, "repeat", np.array(repeats, dtype=np.int64))
-    return out
+    return networks, np.array(repeats, dtype=np.int64)
+
+
+def write_csv(columns: dict[str, np.ndarray], out: str | Path) -> None:
+    """Write columns as CSV, byte for byte as ``pandas.DataFrame(columns).to_csv(out,
+    index=False)`` writes them, without pandas (importing it is half a second, most of a
+    ``nnlife load --csv``). Hand-written after pandas' own rules, which tests compare it with:
+    float64 as Python's ``repr`` (the shortest text that reads back to the same float, which is
+    numpy's ``astype(str)`` that pandas uses), NaN as an empty field, other numbers as
+    ``astype(str)``, booleans ``True``/``False``, text (None empty) quoted by the csv module with
+    pandas' settings, lines ending in ``os.linesep``, UTF-8."""
+    import csv
+
+    texts = []
+    quoting = []  # the text columns, where the csv module may have to quote
+    for values in columns.values():
+        values = np.asarray(values)
+        kind = values.dtype.kind
+        if kind == "f":
+            if values.dtype == np.float64:
+                # repr once per distinct value (by its bits: -0.0 is not 0.0) where values repeat
+                # (epochs, unused hyperparameters)
+                unique, inverse = np.unique(values.view(np.int64), return_inverse=True)
+                if 2 * len(unique) < len(values):
+                    words = np.array(list(map(repr, unique.view(np.float64).tolist())), dtype=object)
+                    text = words[inverse].tolist()
+                else:
+                    text = list(map(repr, values.tolist()))
+            else:
+                text = values.astype(str).tolist()
+            for i in np.flatnonzero(np.isnan(values)).tolist():
+                text[i] = ""
+        elif kind == "b":
+            text = np.where(values, "True", "False").tolist()
+        elif kind in "iu":
+            text = list(map(str, values.tolist()))
+        elif kind == "U":
+            text = values.tolist()
+            quoting.append(text)
+        elif kind == "O":
+            text = values.tolist()
+            if not set(map(type, text)) <= {str}:
+                text = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in text]
+            quoting.append(text if set(map(type, text)) <= {str} else None)
+        else:
+            raise TypeError(f"write_csv: a column of {values.dtype}")
+        texts.append(text)
+    with open(out, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator=os.linesep)
+        writer.writerow(list(columns))
+        # The numbers' texts never need quotes; when no text does either (no comma, quote or
+        # line break, and more than one column, so no line is empty), the lines are the fields
+        # joined by commas, which is what the csv module writes, at a fraction of its cost.
+        if len(texts) > 1 and None not in quoting and not any(
+            c in joined for joined in ("".join(text) for text in quoting) for c in ',"\r\n'
+        ):
+            handle.write("".join([",".join(row) + os.linesep for row in zip(*texts)]))
+        else:
+            writer.writerows(zip(*texts))
 
 
 PER_NETWORK_COLUMNS = ("dataset", "network", "random_seed", "n_conv", "repeats", "valAcc_final_mean",

@@ -234,6 +234,53 @@ def find_tables(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
+def find_table_names(paths: Iterable[str | Path]) -> list[str]:
+    """:func:`find_tables` as the strings of its paths, without a Path per table (a tenth of a
+    second for 6000 tables): ``DIR`` and the parts found under it joined as pathlib joins them."""
+    if os.sep != "/" or os.altsep is not None:  # pragma: no cover - pathlib's rules elsewhere
+        return [str(p) for p in find_tables(paths)]
+    found: list[str] = []
+    for p in paths:
+        p = Path(p)
+        if _kind(p) == "directory":
+            base = str(p)
+            found.extend(_names_under(base, "" if base == "." else base if base.endswith("/") else base + "/"))
+        else:
+            found.append(str(p))
+    return found
+
+
+def _names_under(root: str, prefix: str) -> list[str]:
+    """``prefix`` + the relative path of every table :func:`_walk_tables` finds under
+    ``root`` (not the hidden ones), in the order of its sorted parts: each directory's entries
+    by name, a subdirectory's tables in its place. Strings from the start, and no sort of the
+    whole list: the walk of 60,000 tables is a quarter of their main process's work."""
+    out: list[str] = []
+    stack: list = [(root, prefix)]  # a directory to list, or a table's name in its turn
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        directory, pre = item
+        files, dirs = [], []
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith("."):  # hidden, and so is everything under it
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    dirs.append(name)
+                elif name.endswith(".txt") and entry.is_file():
+                    files.append(name)
+        if not dirs:
+            out.extend([pre + name for name in sorted(files)])
+            continue
+        for name, is_dir in sorted([(n, False) for n in files] + [(n, True) for n in dirs], reverse=True):
+            stack.append((os.path.join(directory, name), pre + name + "/") if is_dir else pre + name)
+    return out
+
+
 def is_parquet(path: Path) -> bool:
     """Whether ``path`` starts with Parquet's magic bytes (False when it cannot be read: the
     table reader then names the reason)."""
@@ -340,7 +387,7 @@ class BulkTables:
             exact=np.sort(np.concatenate([self.exact, self.ok[~mask]])),
             rows=self.rows[mask],
             curves={name: values[line_mask] for name, values in self.curves.items()},
-            meta={name: values.filter(arrow_bools(mask)) for name, values in self.meta.items()},
+            meta={name: arrow_call("filter", values, arrow_bools(mask)) for name, values in self.meta.items()},
             canonical=None if self.canonical is None else self.canonical[mask],
         )
 
@@ -367,29 +414,44 @@ def read_bulk(paths: Sequence[str | Path], *, canonical: bool = False) -> BulkTa
     header = len(_HEADER_LINE)
     # Every table's text after its header, read straight into one growing buffer (no bytes
     # object per file, no second copy for joining them).
-    buf = bytearray(1 << 20)
+    buf = bytearray(1 << 22)
+    view = memoryview(buf)
     ends: list[int] = []
     first = bytearray(header)
     used = 0
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     for i, path in enumerate(paths):
+        # os.open and one readv (the header into its own buffer, the rest into the chunk's):
+        # three system calls a table, and no file object (a third of the time of open())
         try:
-            with open(path, "rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                if size <= header or handle.readinto(first) != header or first != _HEADER_LINE:
-                    exact[i] = True
-                    continue
-                need = used + size - header + 1  # one byte more, to notice a file that grew
-                if need > len(buf):
-                    buf.extend(bytes(max(need - len(buf), len(buf))))
-                got = handle.readinto(memoryview(buf)[used:need])
+            fd = os.open(path, flags)
         except OSError:
             exact[i] = True
             continue
-        if got != size - header or buf[used + got - 1] != 10:  # changed while read, or no final newline
+        try:
+            st = os.fstat(fd)
+            size = st.st_size
+            if size <= header or not stat.S_ISREG(st.st_mode):
+                exact[i] = True
+                continue
+            need = used + size - header + 1  # one byte more, to notice a file that grew
+            if need > len(buf):
+                view.release()
+                buf.extend(bytes(max(need - len(buf), len(buf))))
+                view = memoryview(buf)
+            got = os.readv(fd, [first, view[used:need]]) - header
+        except OSError:
+            exact[i] = True
+            continue
+        finally:
+            os.close(fd)
+        # changed while read, not a table's header, or no final newline
+        if got != size - header or first != _HEADER_LINE or buf[used + got - 1] != 10:
             exact[i] = True
             continue
         used += got
         ends.append(used)
+    view.release()
     candidates = np.flatnonzero(~exact)
     m = len(candidates)
     file_end = np.array(ends, dtype=np.int64)
@@ -506,25 +568,17 @@ def read_bulk(paths: Sequence[str | Path], *, canonical: bool = False) -> BulkTa
 
     is_canonical = None
     if canonical:
-        # The writer writes repr of each float: compare all fields at once, then per table.
-        start = np.where(good > 0, kept_end[np.maximum(good - 1, 0)], 0)
-        written = compact[_ranges(start, kept[good])].tobytes().replace(b"\n", b" ")
-        values = np.stack([columns[name] for name in CURVE_FIELDS], axis=1).ravel().tolist()
-        texts = list(map(repr, values))
-        ours = (" ".join(texts) + " ").encode("ascii") if texts else b""
-        if ours == written:
-            is_canonical = np.ones(len(good), dtype=bool)
+        # The writer writes repr of each float: decide it for all fields at once, then per table.
+        kept_now = np.zeros(m, dtype=bool)
+        kept_now[good] = True
+        if kept_now.sum() == (kept > 0).sum():  # no table refused since the compaction
+            written = compact.copy()
         else:
-            theirs_len = np.diff(np.concatenate([[-1], np.flatnonzero(np.frombuffer(written, np.uint8) == 32)]))
-            ours_len = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1
-            field_table = np.repeat(np.arange(len(good)), rows[good] * len(CURVE_FIELDS))
-            differs = np.bincount(field_table[theirs_len != ours_len], minlength=len(good)) > 0
-            same = ~differs[field_table]
-            a = np.frombuffer(written, np.uint8)[np.repeat(same, theirs_len)]
-            b = np.frombuffer(ours, np.uint8)[np.repeat(same, ours_len)]
-            byte_table = np.repeat(field_table[same], theirs_len[same])
-            differs |= np.bincount(byte_table[a != b], minlength=len(good)) > 0
-            is_canonical = ~differs
+            written = compact[np.repeat(kept_now, kept)]
+        written[written == 10] = 32
+        values = np.stack([columns[name] for name in CURVE_FIELDS], axis=1).ravel()
+        field_table = np.repeat(np.arange(len(good)), rows[good] * len(CURVE_FIELDS))
+        is_canonical = np.bincount(field_table[~repr_fields(written, values)], minlength=len(good)) == 0
 
     meta = {}
     for j, name in enumerate(HEADER_FIELDS[len(CURVE_FIELDS):], start=len(CURVE_FIELDS)):
@@ -539,6 +593,75 @@ def read_bulk(paths: Sequence[str | Path], *, canonical: bool = False) -> BulkTa
         meta=meta,
         canonical=is_canonical,
     )
+
+
+def repr_fields(text: "np.ndarray", values: "np.ndarray") -> "np.ndarray":
+    """Whether each field of ``text`` (bytes, every field followed by one space) is
+    ``repr(values[i])``, where ``values[i]`` is the float the field reads as.
+
+    Hand-made because repr of every value was most of ``pack``. Arrow's float-to-text cast (in
+    C++, several times faster than repr) writes the same shortest digits that read back as the
+    float, the nearest such digits to it, as repr does (tests compare them on millions of
+    floats); only its layout differs, so the text repr writes is built from Arrow's where the
+    layouts are known to agree: a float with a fraction between 1e-4 and 1e15 that Arrow
+    writes without an exponent (both write the digits with a point), and an integer Arrow
+    writes as digits (repr adds ".0"). Everything else goes to repr itself: zero's, NaN's and
+    inf's text, exponents, and a float that lies exactly halfway between two decimals of its
+    shortest length, where the two might pick different ones (repr picks the even one).
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    space = np.flatnonzero(text == 32)
+    if len(space) != n:  # pragma: no cover - the caller's fields are the values
+        raise AssertionError("repr_fields: fields and values disagree")
+    ours = arrow_cast(arrow_numbers(values, pa.float64()), pa.string())
+    point = numpy_of(arrow_call("find_substring", ours, options=arrow_options("MatchSubstringOptions", ".")))
+    digits, size = utf8_of(ours)
+    start = np.zeros(n, dtype=np.int64)
+    start[1:] = space[:-1] + 1
+    length = space - start
+    magnitude = np.abs(values)
+    with np.errstate(invalid="ignore"):
+        integer = (values == np.floor(values)) & (magnitude < 1e15)  # NaN and inf are not
+        fraction = ~integer & (magnitude >= 1e-4) & (magnitude < 1e15) & (point > 0)
+        # halfway: x * 10**f is an odd multiple of 1/2 for f digits after the point, that is,
+        # the lowest set bit of x is 2**-(f + 1)
+        mantissa, power = np.frexp(magnitude)
+        bits = (mantissa * 2.0**53).astype(np.int64)
+    lowest = np.frexp((bits & -bits).astype(np.float64))[1] - 1 + power - 53
+    fraction &= lowest != point - size  # -(f + 1) with f = size - point - 1
+    safe = (integer | fraction) & (values != 0)
+    # the text is repr when it is Arrow's digits, with ".0" after an integer (and no exponent)
+    strip = np.where(integer, 2, 0)
+    same = safe & (length - strip == size)
+    same[integer] &= (text[space[integer] - 2] == 46) & (text[space[integer] - 1] == 48)
+    other = np.flatnonzero(text == 101)  # an "e"
+    if len(other):
+        same[np.searchsorted(space, other)] = False
+    # Compare the digits 8 bytes at a time (words read at any offset, the last one masked to
+    # the field's length): a few operations per field rather than per byte.
+    theirs, mine = _words(_padded(text)), _words(_padded(digits))
+    ours_start = np.zeros(n, dtype=np.int64)
+    np.cumsum(size[:-1], out=ours_start[1:])
+    for k in range(0, int(size[same].max(initial=0)), 8):
+        left = np.clip(size - k, 0, 8)
+        mask = np.where(left == 8, np.uint64(2**64 - 1),
+                        (np.uint64(1) << (np.uint64(8) * left.astype(np.uint64))) - np.uint64(1))
+        at_theirs = np.minimum(start + k, len(theirs) - 1)  # (past the end only where lengths differ)
+        at_mine = np.minimum(ours_start + k, len(mine) - 1)
+        same &= ((theirs[at_theirs] ^ mine[at_mine]) & mask) == 0
+    out = same  # what is not Arrow's text (another text, or another layout) goes to repr
+
+    unsure = np.flatnonzero(~out)
+    if len(unsure):
+        flat = values[unsure].tolist()
+        for i, k in enumerate(unsure.tolist()):
+            out[k] = repr(flat[i]).encode("ascii") == text[start[k] : space[k]].tobytes()
+    return out
 
 
 def _read_runs(compact: "np.ndarray", kept_end: "np.ndarray", bad: "np.ndarray", lo: int, hi: int, options: tuple) -> list:
@@ -574,13 +697,17 @@ def _read_runs(compact: "np.ndarray", kept_end: "np.ndarray", bad: "np.ndarray",
 # tens of MB in every worker process that parses tables and never needs pandas.
 
 
-def numpy_of(array) -> "np.ndarray":
+def numpy_of(array, copy: bool = True) -> "np.ndarray":
     """A numpy copy of an Arrow array (or chunked array) of int32, int64, float64 or bool
-    without nulls."""
+    without nulls; with ``copy=False``, of numbers, a read-only view of Arrow's memory where it
+    can be one (no copy to make and no fresh pages to fault in: a second of a 60,000-table
+    summary)."""
     import numpy as np
     import pyarrow as pa
 
     if isinstance(array, pa.ChunkedArray):
+        if array.num_chunks == 1 and not copy:
+            return numpy_of(array.chunk(0), copy=False)
         parts = [numpy_of(chunk) for chunk in array.chunks]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=_NUMPY_TYPES[str(array.type)])
     if array.null_count:
@@ -594,10 +721,41 @@ def numpy_of(array) -> "np.ndarray":
     dtype = _NUMPY_TYPES[str(array.type)]
     if data is None:
         return np.zeros(0, dtype=dtype)
-    return np.frombuffer(data, dtype=dtype)[array.offset : array.offset + len(array)].copy()
+    view = np.frombuffer(data, dtype=dtype)[array.offset : array.offset + len(array)]
+    return view.copy() if copy else view
 
 
 _NUMPY_TYPES = {"int32": "int32", "int64": "int64", "uint8": "uint8", "double": "float64"}
+
+
+def arrow_call(function: str, *args, options=None):
+    """Arrow's compute function ``function`` on ``args``: ``pyarrow.compute.call_function``,
+    taken from the module that defines it. Importing ``pyarrow.compute`` itself (and calling
+    an array's ``take``, ``filter`` or ``cast``, which import it) builds a Python wrapper with a
+    docstring for each of its hundreds of functions, some 30 ms of CPU in every process that
+    loads tables, the workers included."""
+    try:
+        from pyarrow._compute import call_function
+    except ImportError:  # pragma: no cover - a pyarrow that moved it
+        from pyarrow.compute import call_function
+    return call_function(function, list(args), options)
+
+
+def arrow_options(name: str, *args):
+    """An options object of Arrow's compute functions (``CastOptions``, ...), as
+    :func:`arrow_call` takes it, from the same module."""
+    try:
+        import pyarrow._compute as compute
+    except ImportError:  # pragma: no cover
+        import pyarrow.compute as compute
+    kind, _, constructor = name.partition(".")
+    made = getattr(compute, kind)
+    return getattr(made, constructor)(*args) if constructor else made(*args)
+
+
+def arrow_cast(array, type):
+    """``pyarrow.compute.cast(array, type)`` (a safe cast) through :func:`arrow_call`."""
+    return arrow_call("cast", array, options=arrow_options("CastOptions.safe", type))
 
 
 def arrow_bools(mask: "np.ndarray"):
@@ -639,21 +797,59 @@ def arrow_numbers(values: "np.ndarray", type):
     return pa.Array.from_buffers(type, len(values), [None, pa.py_buffer(values)])
 
 
-def arrow_strings(values: "np.ndarray"):
-    """A numpy unicode array as an Arrow string array (UTF-8), as ``pa.array`` makes it (a
-    numpy unicode array cannot hold trailing NULs, so the padding is never text)."""
+def utf8_of(array) -> "tuple[np.ndarray, np.ndarray]":
+    """The UTF-8 bytes (one uint8 array) and the byte length of each string of an Arrow string
+    array without nulls: how chunks carry text between processes (no Python string per
+    value, and Arrow takes them back as they are: :func:`arrow_utf8`)."""
+    import numpy as np
+
+    if array.null_count:
+        raise ValueError("utf8_of: an array with nulls")
+    n = len(array)
+    buffers = array.buffers()
+    if n == 0 or buffers[1] is None:
+        return np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64)
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[array.offset : array.offset + n + 1].astype(np.int64)
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, dtype=np.uint8)
+    return data[offsets[0] : offsets[-1]].copy(), np.diff(offsets)
+
+
+def utf8_encode(values: "Sequence[str]") -> "tuple[np.ndarray, np.ndarray]":
+    """Python strings as :func:`utf8_of` gives them."""
+    import numpy as np
+
+    encoded = [v.encode("utf-8") for v in values]
+    data = np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()
+    return data, np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+
+
+def arrow_utf8(data: "np.ndarray", lengths: "np.ndarray"):
+    """An Arrow string array of the strings ``data`` holds one after the other (``lengths``
+    bytes each, UTF-8 checked)."""
     import numpy as np
     import pyarrow as pa
 
-    values = np.asarray(values, dtype=str)
-    n = len(values)
-    encoded = np.char.encode(values, "utf-8") if n else np.zeros(0, dtype="S1")
-    lengths = np.char.str_len(encoded).astype(np.int64)
-    width = encoded.dtype.itemsize
-    data = encoded.view(np.uint8).reshape(n, width)[np.arange(width) < lengths[:, None]] if n else np.zeros(0, np.uint8)
-    offsets = np.zeros(n + 1, dtype=np.int32)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(data)))
+    if offsets[-1] >= 2**31:
+        raise ValueError("arrow_utf8: more than 2 GB of text in one column")
+    array = pa.StringArray.from_buffers(len(lengths), pa.py_buffer(offsets.astype(np.int32)),
+                                        pa.py_buffer(np.ascontiguousarray(data, dtype=np.uint8)))
+    array.validate(full=True)
+    return array
+
+
+def arrow_words(words: "Sequence[str]", codes: "np.ndarray"):
+    """An Arrow string array of ``words[codes[i]]`` (each word encoded once)."""
+    import numpy as np
+
+    encoded = [w.encode("utf-8") for w in words]
+    sizes = np.array([len(e) for e in encoded], dtype=np.int64)
+    starts = np.zeros(len(encoded), dtype=np.int64)
+    np.cumsum(sizes[:-1], out=starts[1:])
+    codes = np.asarray(codes, dtype=np.int64)
+    text = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    return arrow_utf8(text[_ranges(starts[codes], sizes[codes])], sizes[codes])
 
 
 def arrow_optional_strings(values: "list[str | None]"):
@@ -670,6 +866,28 @@ def arrow_optional_strings(values: "list[str | None]"):
     validity = None if present.all() else pa.py_buffer(np.packbits(present, bitorder="little"))
     return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded)),
                                        validity, len(values) - int(present.sum()))
+
+
+def _spaced(data: "np.ndarray", lengths: "np.ndarray") -> "np.ndarray":
+    """Strings (UTF-8 bytes one after the other, ``lengths`` each) as text with a space after
+    each, as :func:`repr_fields` takes them."""
+    import numpy as np
+
+    offsets = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    out = np.full(int(lengths.sum()) + len(lengths), 32, dtype=np.uint8)
+    out[_ranges(offsets + np.arange(len(lengths)), lengths)] = data
+    return out
+
+
+def _padded(array: "np.ndarray") -> "np.ndarray":
+    """A copy of a byte array with 8 zero bytes after it (so a word can be read at any of its
+    offsets)."""
+    import numpy as np
+
+    out = np.zeros(len(array) + 8, dtype=np.uint8)
+    out[: len(array)] = array
+    return out
 
 
 def _words(array: "np.ndarray") -> "np.ndarray":

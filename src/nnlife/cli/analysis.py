@@ -146,7 +146,7 @@ def run_load(args: argparse.Namespace) -> int:
         print(format_overview(data))
     if args.csv is not None:
         with atomic_output(args.csv) as tmp:
-            data.summary.to_csv(tmp, index=False)
+            data.write_summary_csv(tmp)
         print(f"summary of {len(data)} networks written to {args.csv}")
     return 0
 

@@ -123,12 +123,17 @@ def build_report(
                for d in stats.present([series[0].summary])}
     fits = [(s.index, d) for s in series for d in datasets
             if np.isfinite(s.part(d)["valAcc_final"].to_numpy(float)).sum() >= stats.MIN_NETWORKS]
-    tasks = [partial(stats.importance, series[i].part(d), seed=seed) for i, d in fits]
+    # The models in as few workers as leave one for the figures: importing scikit-learn is
+    # a second of CPU in every process that fits one.
+    groups = max(1, min(len(fits), default_workers() - 1))
+    batches = [fits[k::groups] for k in range(groups)] if fits else []
+    tasks = [partial(stats.importances, [series[i].part(d) for i, d in batch], seed=seed) for batch in batches]
     tasks += _figure_tasks(series, datasets, bands, samples, out)
     results = _run_tasks(tasks)
     importances = {(s.index, d): None for s in series for d in datasets if (s.summary["dataset"] == d).any()}
-    importances.update(zip(fits, results[:len(fits)]))
-    figures = results[len(fits):]
+    for batch, fitted in zip(batches, results[:len(batches)]):
+        importances.update(zip(batch, fitted))
+    figures = results[len(batches):]
     spreads = [(s, stats.seed_spread(s.summary)) for s in series]
     spreads = [(s, sp) for s, sp in spreads if sp is not None and len(sp)]
 
