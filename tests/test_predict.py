@@ -177,7 +177,8 @@ TRUE_PARAMS = {
 
 def test_every_family_has_a_case():
     assert set(TRUE_PARAMS) == set(FAMILIES)
-    assert set(METHODS) == {"penguin", "menndl", *FAMILIES, "best_fit", "ensemble", "triage", "last", "best_so_far", "auto"}
+    assert set(METHODS) == {"penguin", "menndl", *FAMILIES, "best_fit", "ensemble", "triage", "combined", "last",
+                            "best_so_far", "auto"}
 
 
 @pytest.mark.parametrize("name", list(TRUE_PARAMS))
