@@ -976,7 +976,13 @@ def write_parquet(networks: "pa.Table", out: str | Path) -> Path:
         b"nnlife.format": str(FORMAT_VERSION).encode(),
         b"nnlife.layout": LAYOUT.encode(),
     }
-    table = networks.cast(parquet_schema()).replace_schema_metadata(meta)
+    schema = parquet_schema()
+    if networks.schema.equals(schema):
+        # The usual case (a table nnlife loaded): the same columns with the schema's metadata.
+        # Table.cast would give the same table but imports pyarrow.compute (60 ms of `pack`).
+        table = pa.Table.from_arrays(networks.columns, schema=schema.with_metadata(meta))
+    else:
+        table = networks.cast(schema).replace_schema_metadata(meta)
     # Dictionaries only for the text columns (repeated data sets, paths' folders): the curves
     # and numbers are nearly all distinct, and trying a dictionary for them took half of the
     # write for a larger file.
