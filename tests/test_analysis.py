@@ -195,6 +195,17 @@ def test_parquet_is_typed_and_self_describing(data_set, tmp_path):
     assert len(row["valAcc"]) == 80 and row["valAcc"][-1] == 0.9332521809697707
 
 
+def test_write_parquet_casts_a_table_of_other_types_to_the_same_file(data_set, tmp_path):
+    from nnlife.analysis import write_parquet
+
+    packed = pack(data_set, tmp_path / "all.parquet").networks
+    i = packed.schema.get_field_index("batch_size")
+    narrower = packed.set_column(i, pa.field("batch_size", pa.int32()), packed["batch_size"].cast(pa.int32()))
+    assert not narrower.schema.equals(packed.schema)
+    write_parquet(narrower, tmp_path / "cast.parquet")
+    assert (tmp_path / "cast.parquet").read_bytes() == (tmp_path / "all.parquet").read_bytes()
+
+
 def test_load_of_parquet_equals_load_of_tables(data_set, tmp_path):
     out = tmp_path / "all.parquet"
     pack(data_set, out)
