@@ -96,10 +96,11 @@ class _Problem:
         transpose, the F-ordered J, is what trf works with): '2-point' forward differences with
         the relative step, flipped or made one-sided at the bounds
         (``_compute_absolute_step``, ``_adjust_scheme_to_bounds``)."""
-        for i in range(_N):
-            if x[i] < _LB[i] or x[i] > _UB[i]:
-                raise ValueError("`x0` violates bound constraints.")
+        x0, x1, x2 = x
+        if x0 < _LB[0] or x0 > _UB[0] or x1 < _LB[1] or x1 > _UB[1] or x2 < _LB[2] or x2 > _UB[2]:
+            raise ValueError("`x0` violates bound constraints.")
         jt = np.empty((_N, self.m))
+        xs, ys = self.xs, self.ys
         for i in range(_N):
             xi = x[i]
             sign = 1.0 if xi >= 0 else -1.0
@@ -116,15 +117,24 @@ class _Problem:
                     h = upper_dist / 1
                 else:
                     h = -lower_dist / 1
-            x1 = list(x)
-            x1[i] = xi + h
-            dx = (xi + h) - xi
-            # df = f(x1) - f0; J_transposed[i] = df / dx (elementwise IEEE operations, the
-            # same values in place)
+            xh = xi + h
+            dx = xh - xi
+            if i == 0:
+                fh = penguin_model(xs, xh, x1, x2)
+            elif i == 1:
+                fh = penguin_model(xs, x0, xh, x2)
+            else:
+                fh = penguin_model(xs, x0, x1, xh)
+            # df = (f(x + h e_i) - y) - f0; J_transposed[i] = df / dx: elementwise IEEE
+            # operations, the same values computed in place
             row = jt[i]
-            np.subtract(self.residuals(*x1), f0, out=row)
+            np.subtract(fh, ys, out=row)
+            row -= f0
             row /= dx
         return jt
+
+
+_add_reduce = np.add.reduce
 
 
 def _np_maximum(p: float, q: float) -> float:
@@ -208,8 +218,9 @@ class _TrustRegion:
     def _p_norm_and_sum(self, alpha):
         # phi_and_derivative without Delta: phi = p_norm - Delta, phi_prime = -sum / p_norm
         denom = self.s2 + alpha
-        p_norm = _norm(self.suf / denom)
-        return p_norm, (self.suf2 / denom**3).sum()  # np.sum: the same add.reduce
+        q = self.suf / denom
+        # np.sum(a) of an ndarray is np.add.reduce(a, axis=None), called here directly
+        return np.sqrt(q.dot(q)), _add_reduce(self.suf2 / denom**3, None)
 
     def solve(self, Delta, initial_alpha, rtol=0.01, max_iter=10):
         full_rank = self.full_rank
@@ -254,7 +265,7 @@ class _TrustRegion:
             alpha_lower = max(alpha_lower, alpha - ratio)
             alpha -= (phi + Delta) * ratio / Delta
 
-            if np.abs(phi) < rtol * Delta:
+            if abs(phi) < rtol * Delta:  # np.abs of a float64 scalar: the same magnitude
                 break
 
         p = -self.V.dot(self.suf / (self.s2 + alpha))
