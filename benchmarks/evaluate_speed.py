@@ -23,7 +23,9 @@ of random networks never learn:
 It then times, each as a command in a fresh process (start-up and reading the tables
 included): ``nnlife evaluate DIR --target-epoch 20 --workers W`` of every built-in method with
 this tree's nnlife, and the same command with today's implementation (the tree at
-``--baseline``, a git revision, default the commit before the fast fits) on the first
+``--baseline``, a git revision, default 9637299: the commit the ``penguinfit`` branch started
+from, ``git merge-base penguinfit main``, the last tree whose PENGUIN fits call
+``scipy.optimize.curve_fit`` itself rather than nnlife.penguin_fit) on the first
 ``--plain-count`` curves (default 100), extrapolated per curve to all. It prints both times,
 the ratio, and, on the plain subset, the agreement of every method's decisions with today's (PENGUIN: stop epochs and
 predictions identical, required 100 %; every other method likewise, with the largest
@@ -56,7 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL_DIRS = [ROOT / "tests" / "fixtures" / "reference"]
 DEFAULT_REAL = "corpus-learn/FashionMNIST_models"
 HALF_EPOCHS = 80
-BASELINE = "c8fe56a"  # the tree before the fast fits
+BASELINE = "9637299"  # the tree before nnlife.penguin_fit (PENGUIN still fitted by curve_fit)
 CHANCE_SHARES = {10: (9.0, 9.43, 9.8, 10.0, 10.25, 10.6, 11.51), 100: (0.85, 1.0, 1.13, 1.2)}
 
 
@@ -177,14 +179,21 @@ def baseline_tree(revision: str, where: Path) -> Path:
     return where / "src"
 
 
-def run_evaluate(src: Path, data: Path, workers: int, csv_out: Path, outcomes_dir: Path | None = None) -> float:
-    """Wall seconds of `python -m nnlife evaluate DATA` with ``src`` as nnlife's source."""
+def run_evaluate(src: Path, data: Path, workers: int, csv_out: Path, outcomes_dir: Path | None = None) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, the command and its worker processes) of
+    `python -m nnlife evaluate DATA` with ``src`` as nnlife's source. On a shared machine the
+    CPU time is the steadier of the two."""
+    import resource
+
     env = dict(os.environ, PYTHONPATH=str(src))
     cmd = [sys.executable, "-m", "nnlife", "evaluate", str(data), "--target-epoch", "20", "--workers", str(workers),
            "--csv", str(csv_out)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 OUTCOMES_SCRIPT = """
@@ -233,15 +242,18 @@ def main(argv=None) -> int:
         plain_src = baseline_tree(args.baseline, work / "baseline")
         here_src = ROOT / "src"
 
-        t_new = run_evaluate(here_src, full, args.workers, work / "new.csv")
-        print(f"nnlife evaluate, {len(curves)} curves, every method, {args.workers} workers: {t_new:.1f} s wall", flush=True)
-        t_plain_sub = run_evaluate(plain_src, subset, args.workers, work / "plain.csv")
+        t_new, c_new = run_evaluate(here_src, full, args.workers, work / "new.csv")
+        print(f"nnlife evaluate, {len(curves)} curves, every method, {args.workers} workers: {t_new:.1f} s wall, "
+              f"{c_new:.1f} s CPU", flush=True)
+        t_plain_sub, c_plain_sub = run_evaluate(plain_src, subset, args.workers, work / "plain.csv")
         per_curve_plain = t_plain_sub / args.plain_count
         t_plain = per_curve_plain * len(curves)
-        print(f"today's implementation ({args.baseline}), first {args.plain_count} curves: {t_plain_sub:.1f} s wall "
-              f"({per_curve_plain:.3f} s per curve; extrapolated to {len(curves)}: {t_plain:.0f} s)")
-        print(f"ratio (today's, extrapolated / this tree): {t_plain / t_new:.2f}x; target 60 s: "
-              f"{'met' if t_new <= 60 else 'NOT met'}", flush=True)
+        c_plain = c_plain_sub / args.plain_count * len(curves)
+        print(f"today's implementation ({args.baseline}), first {args.plain_count} curves: {t_plain_sub:.1f} s wall, "
+              f"{c_plain_sub:.1f} s CPU ({per_curve_plain:.3f} s wall per curve; extrapolated to {len(curves)}: "
+              f"{t_plain:.0f} s wall, {c_plain:.0f} s CPU)")
+        print(f"ratio (today's, extrapolated / this tree): {t_plain / t_new:.2f}x wall, {c_plain / c_new:.2f}x CPU; "
+              f"target 60 s: {'met' if t_new <= 60 else 'NOT met'}", flush=True)
 
         new = outcomes(here_src, subset, args.workers, work / "new.pkl")
         old = outcomes(plain_src, subset, args.workers, work / "old.pkl")

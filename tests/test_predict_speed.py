@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from nnlife.curves import _fit_penguin_bytes, fit_penguin, penguin_model, penguin_value
+from nnlife.curves import _fit_penguin_bytes, fit_penguin, fit_penguin_curve_fit, penguin_model, penguin_value
 from nnlife.predict import (
     PENGUIN_A_RESET,
     Outcome,
@@ -36,7 +36,7 @@ def plain_penguin(acc, target=20.0, N=3, threshold=0.5):
             fallback = float(a)
         if i + 1 < 2:
             continue
-        params = _fit_penguin_bytes.__wrapped__((2 * np.asarray(epochs)).tobytes(), np.asarray(acc[: i + 1], dtype=float).tobytes())
+        params = fit_penguin_curve_fit(2 * np.asarray(epochs), np.asarray(acc[: i + 1], dtype=float))
         if params is None:
             continue
         value = penguin_value(params, 2 * target)

@@ -75,6 +75,11 @@ def fit_penguin(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, f
     search is handled by the trust-region solver itself (it shrinks the step), so only its
     warnings are silenced here.
 
+    The fit is computed by :func:`nnlife.penguin_fit.fit`, which performs ``curve_fit``'s
+    floating-point operations without its overhead and returns the same parameters, bit for
+    bit; with a scipy other than the one it reproduces, by ``curve_fit`` itself
+    (:func:`fit_penguin_curve_fit`).
+
     Fits are remembered by the exact bytes of (x, y): networks stuck at the share of one class
     give identical prefixes (the same test set, the same counts), and an evaluation of many
     such networks refits each of those prefixes once. The fit is a pure function of the data,
@@ -87,10 +92,37 @@ def fit_penguin(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, f
 
 @functools.lru_cache(maxsize=32768)
 def _fit_penguin_bytes(x: bytes, y: bytes) -> tuple[float, float, float] | None:
-    from scipy.optimize import curve_fit
-
     xs = np.frombuffer(x).copy()
     ys = np.frombuffer(y).copy()
+    if _penguin_port():
+        return _fit_penguin_port(xs, ys)
+    return fit_penguin_curve_fit(xs, ys)
+
+
+@functools.lru_cache(maxsize=1)
+def _penguin_port() -> bool:
+    # nnlife.penguin_fit reproduces one scipy version's operations (its docstring says why
+    # and how); with any other scipy, curve_fit itself.
+    from . import penguin_fit
+
+    return penguin_fit.available()
+
+
+def _fit_penguin_port(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, float] | None:
+    from . import penguin_fit
+
+    with quiet():
+        try:
+            return penguin_fit.fit(xs, ys)
+        except (ValueError, penguin_fit.FitFailed, np.linalg.LinAlgError, FloatingPointError, OverflowError):
+            return None
+
+
+def fit_penguin_curve_fit(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, float] | None:
+    """:func:`fit_penguin` straight on ``scipy.optimize.curve_fit``, without remembering (the
+    published procedure; :mod:`nnlife.penguin_fit` gives its parameters faster)."""
+    from scipy.optimize import curve_fit
+
     with quiet():
         try:
             params, _ = curve_fit(penguin_model, xs, ys, p0=PENGUIN_P0, bounds=PENGUIN_BOUNDS)
