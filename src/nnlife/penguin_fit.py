@@ -65,7 +65,8 @@ _MAX_NFEV = 100 * _N  # least_squares' default for max_nfev=None (curve_fit's ma
 _FTOL = _XTOL = _GTOL = 1e-8
 _EPS = np.finfo(float).eps  # scipy.optimize._lsq.common.EPS
 # scipy.optimize._numdiff._eps_for_method(float64, float64, '2-point'): the same expression
-_RSTEP = np.finfo(np.float64).eps ** 0.5
+# (2**-26), as a Python float so that the step arithmetic runs on Python floats
+_RSTEP = float(np.finfo(np.float64).eps ** 0.5)
 
 
 def available() -> bool:
@@ -104,7 +105,8 @@ class _Problem:
         for i in range(_N):
             xi = x[i]
             sign = 1.0 if xi >= 0 else -1.0
-            h = _RSTEP * sign * max(1.0, abs(xi))
+            magnitude = abs(xi)
+            h = _RSTEP * sign * (magnitude if magnitude > 1.0 else 1.0)  # np.maximum(1.0, |x|)
             lower_dist = xi - _LB[i]
             upper_dist = _UB[i] - xi
             x_step = xi + h
