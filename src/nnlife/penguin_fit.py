@@ -16,10 +16,12 @@ for this model, in the same order, with the wrappers taken away:
   1.0, left out), ``ftol = xtol = gtol = 1e-8``, ``max_nfev = 100 * 3``, ``loss='linear'``,
   ``tr_solver='exact'``, the relative step ``sqrt(eps) * max(1, |x|)`` of the '2-point'
   Jacobian with its sign flip or one-sided step at the bounds;
-- the same SVD call (``scipy.linalg.svd(J_augmented, full_matrices=False)``, the very LAPACK
-  routine and arguments), the same Newton iterations for the Levenberg-Marquardt parameter
-  (``solve_lsq_trust_region``), the same choice between the trust-region, reflected and
-  Cauchy steps (``select_step``), the same radius update and termination tests;
+- the same SVD: what ``scipy.linalg.svd(J_augmented, full_matrices=False)`` does, its
+  finiteness check and its one LAPACK call (the routine it picks, ``gesdd``, with the same
+  workspace size and arguments), made directly (:func:`_svd`); the same Newton iterations for
+  the Levenberg-Marquardt parameter (``solve_lsq_trust_region``), the same choice between the
+  trust-region, reflected and Cauchy steps (``select_step``), the same radius update and
+  termination tests;
 - the failures ``curve_fit`` raises on and that :func:`nnlife.curves.fit_penguin` turns into
   ``None``: non-finite data, residuals not finite at the start, an SVD of a non-finite matrix
   (``ValueError``) or one that does not converge (``LinAlgError``), and the evaluations running
@@ -27,19 +29,22 @@ for this model, in the same order, with the wrappers taken away:
   computes for the covariance.
 
 Only operations that give the same bits are rewritten: elementwise IEEE arithmetic, square
-roots and comparisons on the three parameters are done on Python floats (IEEE doubles, one
-correctly rounded operation each, as numpy's elementwise loops do); every reduction (``dot``,
-the 2-norm, which numpy computes as ``sqrt(x.dot(x))``, ``np.sum``), every matrix-vector
-product, every power other than squares and square roots and every evaluation of the model
+roots and comparisons on the three parameters (and on the finite-difference steps) are done on
+Python floats (IEEE doubles, one correctly rounded operation each, as numpy's elementwise loops
+do); every reduction (``dot``, the 2-norm, which numpy computes as ``sqrt(x.dot(x))``,
+``np.sum``), every matrix-vector product, every other power and every evaluation of the model
 (exactly :func:`nnlife.curves.penguin_model`) is the same numpy call on an array of the same
 shape and memory layout as in scipy, because BLAS kernels and numpy's vectorised ``power`` need
-not round as a scalar loop would. Scalars that are numpy floats in scipy stay numpy floats
-(a division by zero gives ``inf``, as there, rather than an exception).
+not round as a scalar loop would (on numpy 2.4 with AVX-512, ``x**3`` of an array differs from
+the C library's ``pow`` in the last bit for about one value in twenty). Scalars that are numpy
+floats in scipy stay numpy floats (a division by zero gives ``inf``, as there, rather than an
+exception).
 
-The port reproduces the operations of scipy 1.17.1 (and numpy 2's ``norm``); another scipy
-may compute differently, so :func:`available` is false there and
-:func:`nnlife.curves.fit_penguin` uses ``curve_fit`` itself. ``tests/test_penguin_fit.py``
-compares the two on every prefix of the published tables and of curves of every shape.
+The port reproduces the operations of scipy 1.17.1 (and numpy 2's ``norm``), including the
+private helpers it calls; another scipy may compute differently, so :func:`available` is false
+there and :func:`nnlife.curves.fit_penguin` uses ``curve_fit`` itself.
+``tests/test_penguin_fit.py`` compares the two on every prefix of the published tables and on
+prefixes of curves of every shape.
 """
 
 from __future__ import annotations
