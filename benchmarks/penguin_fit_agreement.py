@@ -24,13 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from evaluate_speed import make_curves  # noqa: E402
 
 from nnlife import penguin_fit  # noqa: E402
-from nnlife.curves import fit_penguin_curve_fit, quiet  # noqa: E402
+from nnlife.curves import fit_penguin_curve_fit, penguin_model, quiet  # noqa: E402
 
 
 def port(x, y):
     with quiet():
         try:
-            params = penguin_fit.fit(x, y)
+            params = penguin_fit.fit(penguin_model, x, y)
         except penguin_fit.FitFailed:
             return None, "max_nfev"
         except ValueError:

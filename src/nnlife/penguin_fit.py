@@ -53,8 +53,6 @@ import math
 
 import numpy as np
 
-from .curves import penguin_model
-
 SCIPY_VERSION = "1.17.1"  # the version whose operations are written out here
 
 # curve_fit's problem for PENGUIN (nnlife.curves.PENGUIN_P0 / PENGUIN_BOUNDS)
@@ -84,9 +82,10 @@ def available() -> bool:
 class _Problem:
     """The data and the residual function of one fit: ``penguin_model(x, a, b, c) - y``."""
 
-    __slots__ = ("xs", "ys", "m")
+    __slots__ = ("model", "xs", "ys", "m")
 
-    def __init__(self, xs: np.ndarray, ys: np.ndarray):
+    def __init__(self, model, xs: np.ndarray, ys: np.ndarray):
+        self.model = model
         self.xs = xs
         self.ys = ys
         self.m = ys.size
@@ -95,7 +94,7 @@ class _Problem:
         # curve_fit's func_wrapped: f(xdata, *params) - ydata. scipy passes the parameters as
         # numpy float64 scalars, here they are Python floats: numpy converts them to the same
         # float64 values, and the ufunc loops see the same operands.
-        return penguin_model(self.xs, a, b, c) - self.ys
+        return self.model(self.xs, a, b, c) - self.ys
 
     def jacobian_t(self, x: list[float], f0: np.ndarray) -> np.ndarray:
         """J transposed (3, m), C-ordered, as scipy's ``_dense_difference`` fills it (its
@@ -106,7 +105,7 @@ class _Problem:
         if x0 < _LB[0] or x0 > _UB[0] or x1 < _LB[1] or x1 > _UB[1] or x2 < _LB[2] or x2 > _UB[2]:
             raise ValueError("`x0` violates bound constraints.")
         jt = np.empty((_N, self.m))
-        xs, ys = self.xs, self.ys
+        xs, ys, penguin_model = self.xs, self.ys, self.model
         for i in range(_N):
             xi = x[i]
             sign = 1.0 if xi >= 0 else -1.0
@@ -454,19 +453,20 @@ def _svd(a: np.ndarray, gesdd, gesdd_lwork):
     return u, s, v
 
 
-def fit(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, float]:
-    """The parameters ``curve_fit(penguin_model, xs, ys, p0=PENGUIN_P0, bounds=PENGUIN_BOUNDS)``
+def fit(model, xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, float]:
+    """The parameters ``curve_fit(model, xs, ys, p0=PENGUIN_P0, bounds=PENGUIN_BOUNDS)``
     returns, computed as scipy 1.17.1 computes them; raises what ``curve_fit`` raises
     (``ValueError``, ``numpy.linalg.LinAlgError``, and :class:`FitFailed` for its
-    ``RuntimeError``). ``xs`` and ``ys`` are 1-D float64 arrays of the same length. Call it
-    with floating-point warnings silenced (:func:`nnlife.curves.quiet`), as the caller of
-    ``curve_fit`` does."""
+    ``RuntimeError``). ``model`` is :func:`nnlife.curves.penguin_model`, the only model the
+    port is written for (passed in because nnlife.curves imports this module); ``xs`` and
+    ``ys`` are 1-D float64 arrays of the same length. Call it with floating-point warnings
+    silenced (:func:`nnlife.curves.quiet`), as the caller of ``curve_fit`` does."""
     # curve_fit: asarray_chkfinite on ydata, then on xdata
     if not np.isfinite(ys).all() or not np.isfinite(xs).all():
         raise ValueError("array must not contain infs or NaNs")
     if ys.size == 0:
         raise ValueError("`ydata` must not be empty!")
-    prob = _Problem(xs, ys)
+    prob = _Problem(model, xs, ys)
     m = prob.m
     n = _N
     lb0, lb1, lb2 = _LB
