@@ -27,7 +27,7 @@ def port(x, y):
     """(outcome, parameters): the port's result and how it ended."""
     with quiet():
         try:
-            params = penguin_fit.fit(x, y)
+            params = penguin_fit.fit(penguin_model, x, y)
         except penguin_fit.FitFailed:  # curve_fit: RuntimeError, max_nfev reached
             return "max_nfev", None
         except ValueError:  # curve_fit: non-finite data or residuals

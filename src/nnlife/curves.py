@@ -113,7 +113,7 @@ def _fit_penguin_port(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, flo
 
     with quiet():
         try:
-            return penguin_fit.fit(xs, ys)
+            return penguin_fit.fit(penguin_model, xs, ys)
         except (ValueError, penguin_fit.FitFailed, np.linalg.LinAlgError, FloatingPointError, OverflowError):
             return None
 

@@ -16,10 +16,12 @@ for this model, in the same order, with the wrappers taken away:
   1.0, left out), ``ftol = xtol = gtol = 1e-8``, ``max_nfev = 100 * 3``, ``loss='linear'``,
   ``tr_solver='exact'``, the relative step ``sqrt(eps) * max(1, |x|)`` of the '2-point'
   Jacobian with its sign flip or one-sided step at the bounds;
-- the same SVD call (``scipy.linalg.svd(J_augmented, full_matrices=False)``, the very LAPACK
-  routine and arguments), the same Newton iterations for the Levenberg-Marquardt parameter
-  (``solve_lsq_trust_region``), the same choice between the trust-region, reflected and
-  Cauchy steps (``select_step``), the same radius update and termination tests;
+- the same SVD: what ``scipy.linalg.svd(J_augmented, full_matrices=False)`` does, its
+  finiteness check and its one LAPACK call (the routine it picks, ``gesdd``, with the same
+  workspace size and arguments), made directly (:func:`_svd`); the same Newton iterations for
+  the Levenberg-Marquardt parameter (``solve_lsq_trust_region``), the same choice between the
+  trust-region, reflected and Cauchy steps (``select_step``), the same radius update and
+  termination tests;
 - the failures ``curve_fit`` raises on and that :func:`nnlife.curves.fit_penguin` turns into
   ``None``: non-finite data, residuals not finite at the start, an SVD of a non-finite matrix
   (``ValueError``) or one that does not converge (``LinAlgError``), and the evaluations running
@@ -27,19 +29,22 @@ for this model, in the same order, with the wrappers taken away:
   computes for the covariance.
 
 Only operations that give the same bits are rewritten: elementwise IEEE arithmetic, square
-roots and comparisons on the three parameters are done on Python floats (IEEE doubles, one
-correctly rounded operation each, as numpy's elementwise loops do); every reduction (``dot``,
-the 2-norm, which numpy computes as ``sqrt(x.dot(x))``, ``np.sum``), every matrix-vector
-product, every power other than squares and square roots and every evaluation of the model
+roots and comparisons on the three parameters (and on the finite-difference steps) are done on
+Python floats (IEEE doubles, one correctly rounded operation each, as numpy's elementwise loops
+do); every reduction (``dot``, the 2-norm, which numpy computes as ``sqrt(x.dot(x))``,
+``np.sum``), every matrix-vector product, every other power and every evaluation of the model
 (exactly :func:`nnlife.curves.penguin_model`) is the same numpy call on an array of the same
 shape and memory layout as in scipy, because BLAS kernels and numpy's vectorised ``power`` need
-not round as a scalar loop would. Scalars that are numpy floats in scipy stay numpy floats
-(a division by zero gives ``inf``, as there, rather than an exception).
+not round as a scalar loop would (on numpy 2.4 with AVX-512, ``x**3`` of an array differs from
+the C library's ``pow`` in the last bit for about one value in twenty). Scalars that are numpy
+floats in scipy stay numpy floats (a division by zero gives ``inf``, as there, rather than an
+exception).
 
-The port reproduces the operations of scipy 1.17.1 (and numpy 2's ``norm``); another scipy
-may compute differently, so :func:`available` is false there and
-:func:`nnlife.curves.fit_penguin` uses ``curve_fit`` itself. ``tests/test_penguin_fit.py``
-compares the two on every prefix of the published tables and of curves of every shape.
+The port reproduces the operations of scipy 1.17.1 (and numpy 2's ``norm``), including the
+private helpers it calls; another scipy may compute differently, so :func:`available` is false
+there and :func:`nnlife.curves.fit_penguin` uses ``curve_fit`` itself.
+``tests/test_penguin_fit.py`` compares the two on every prefix of the published tables and on
+prefixes of curves of every shape.
 """
 
 from __future__ import annotations
@@ -47,8 +52,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-from .curves import penguin_model
 
 SCIPY_VERSION = "1.17.1"  # the version whose operations are written out here
 
@@ -65,7 +68,8 @@ _MAX_NFEV = 100 * _N  # least_squares' default for max_nfev=None (curve_fit's ma
 _FTOL = _XTOL = _GTOL = 1e-8
 _EPS = np.finfo(float).eps  # scipy.optimize._lsq.common.EPS
 # scipy.optimize._numdiff._eps_for_method(float64, float64, '2-point'): the same expression
-_RSTEP = np.finfo(np.float64).eps ** 0.5
+# (2**-26), as a Python float so that the step arithmetic runs on Python floats
+_RSTEP = float(np.finfo(np.float64).eps ** 0.5)
 
 
 def available() -> bool:
@@ -78,9 +82,10 @@ def available() -> bool:
 class _Problem:
     """The data and the residual function of one fit: ``penguin_model(x, a, b, c) - y``."""
 
-    __slots__ = ("xs", "ys", "m")
+    __slots__ = ("model", "xs", "ys", "m")
 
-    def __init__(self, xs: np.ndarray, ys: np.ndarray):
+    def __init__(self, model, xs: np.ndarray, ys: np.ndarray):
+        self.model = model
         self.xs = xs
         self.ys = ys
         self.m = ys.size
@@ -89,7 +94,7 @@ class _Problem:
         # curve_fit's func_wrapped: f(xdata, *params) - ydata. scipy passes the parameters as
         # numpy float64 scalars, here they are Python floats: numpy converts them to the same
         # float64 values, and the ufunc loops see the same operands.
-        return penguin_model(self.xs, a, b, c) - self.ys
+        return self.model(self.xs, a, b, c) - self.ys
 
     def jacobian_t(self, x: list[float], f0: np.ndarray) -> np.ndarray:
         """J transposed (3, m), C-ordered, as scipy's ``_dense_difference`` fills it (its
@@ -100,11 +105,12 @@ class _Problem:
         if x0 < _LB[0] or x0 > _UB[0] or x1 < _LB[1] or x1 > _UB[1] or x2 < _LB[2] or x2 > _UB[2]:
             raise ValueError("`x0` violates bound constraints.")
         jt = np.empty((_N, self.m))
-        xs, ys = self.xs, self.ys
+        xs, ys, penguin_model = self.xs, self.ys, self.model
         for i in range(_N):
             xi = x[i]
             sign = 1.0 if xi >= 0 else -1.0
-            h = _RSTEP * sign * max(1.0, abs(xi))
+            magnitude = abs(xi)
+            h = _RSTEP * sign * (magnitude if magnitude > 1.0 else 1.0)  # np.maximum(1.0, |x|)
             lower_dist = xi - _LB[i]
             upper_dist = _UB[i] - xi
             x_step = xi + h
@@ -447,19 +453,20 @@ def _svd(a: np.ndarray, gesdd, gesdd_lwork):
     return u, s, v
 
 
-def fit(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, float]:
-    """The parameters ``curve_fit(penguin_model, xs, ys, p0=PENGUIN_P0, bounds=PENGUIN_BOUNDS)``
+def fit(model, xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, float]:
+    """The parameters ``curve_fit(model, xs, ys, p0=PENGUIN_P0, bounds=PENGUIN_BOUNDS)``
     returns, computed as scipy 1.17.1 computes them; raises what ``curve_fit`` raises
     (``ValueError``, ``numpy.linalg.LinAlgError``, and :class:`FitFailed` for its
-    ``RuntimeError``). ``xs`` and ``ys`` are 1-D float64 arrays of the same length. Call it
-    with floating-point warnings silenced (:func:`nnlife.curves.quiet`), as the caller of
-    ``curve_fit`` does."""
+    ``RuntimeError``). ``model`` is :func:`nnlife.curves.penguin_model`, the only model the
+    port is written for (passed in because nnlife.curves imports this module); ``xs`` and
+    ``ys`` are 1-D float64 arrays of the same length. Call it with floating-point warnings
+    silenced (:func:`nnlife.curves.quiet`), as the caller of ``curve_fit`` does."""
     # curve_fit: asarray_chkfinite on ydata, then on xdata
     if not np.isfinite(ys).all() or not np.isfinite(xs).all():
         raise ValueError("array must not contain infs or NaNs")
     if ys.size == 0:
         raise ValueError("`ydata` must not be empty!")
-    prob = _Problem(xs, ys)
+    prob = _Problem(model, xs, ys)
     m = prob.m
     n = _N
     lb0, lb1, lb2 = _LB
