@@ -137,3 +137,13 @@ def test_penguin_on_the_published_tables_is_unchanged(reference_paths):
     for target, want in expected.items():
         out = run_methods(tables, ["penguin"], target, workers=1)["penguin"]
         assert [(o.converged, o.stop_epoch, o.predicted) for o in out] == [(True, s, v) for s, v in want]
+
+
+def test_the_port_solves_the_problem_curve_fit_is_given():
+    # penguin_fit keeps its own copy of PENGUIN's start and bounds (it cannot import
+    # nnlife.curves, which imports it): the two must stay the same problem.
+    from nnlife import penguin_fit
+    from nnlife.curves import PENGUIN_BOUNDS, PENGUIN_P0
+
+    assert penguin_fit._X0 == PENGUIN_P0
+    assert (penguin_fit._LB, penguin_fit._UB) == PENGUIN_BOUNDS
