@@ -1,6 +1,6 @@
 """What makes an evaluation faster changes nothing: PENGUIN through the remembered fits is
-PENGUIN straight on scipy's curve_fit, on curves of every shape; the pool decides as
-one curve at a time."""
+PENGUIN straight on scipy's curve_fit, on curves of every shape; the pool, and curves replayed
+side by side with their family fits batched, decide as one curve at a time."""
 
 import math
 import warnings
@@ -8,7 +8,16 @@ import warnings
 import numpy as np
 import pytest
 
-from nnlife.curves import _fit_penguin_bytes, fit_penguin, fit_penguin_curve_fit, penguin_model, penguin_value
+from nnlife.curves import (
+    FAMILIES,
+    _fit_penguin_bytes,
+    fit_family,
+    fit_family_batch,
+    fit_penguin,
+    fit_penguin_curve_fit,
+    penguin_model,
+    penguin_value,
+)
 from nnlife.predict import (
     PENGUIN_A_RESET,
     Outcome,
@@ -16,6 +25,7 @@ from nnlife.predict import (
     run_methods,
     simulate,
 )
+from nnlife.predict.methods import _fit_shared
 from nnlife.table import Curve, read_table
 
 X = np.arange(1, 81, dtype=float)
@@ -130,3 +140,40 @@ def test_the_pool_decides_as_one_curve_at_a_time():
         one = [simulate(m, c, 10) for c in curves]
         assert repr(batched[m]) == repr(pooled[m]) == repr(one)  # repr: nan equals nan
         assert all(isinstance(o, Outcome) for o in one)
+
+
+def test_a_family_fit_is_the_same_alone_and_in_a_batch():
+    # The fits of an evaluation are made many curves at a time (fit_family_batch); a curve's
+    # fit must not depend on which other curves share its batch, bit for bit.
+    rng = np.random.default_rng(5)
+    curves = [np.asarray(a, dtype=float)[:24] / 100 for a in shapes().values()]
+    curves += [0.1 + 0.6 * (1 - np.exp(-X[:24] / rng.uniform(1, 20))) + rng.normal(0, 0.01, 24) for _ in range(6)]
+    Y = np.stack(curves)
+    for name in FAMILIES:
+        starts = [[] if i % 3 else [FAMILIES[name].starts(X[:24], np.nan_to_num(y))[0]] for i, y in enumerate(Y)]
+        together = fit_family_batch(name, X[:24], Y, starts)
+        reversed_ = fit_family_batch(name, X[:24], Y[::-1], starts[::-1])[::-1]
+        alone = [fit_family(name, X[:24], y, starts=s) for y, s in zip(Y, starts)]
+        assert [None if f is None else (f.params, f.rmse) for f in together] == \
+            [None if f is None else (f.params, f.rmse) for f in alone] == \
+            [None if f is None else (f.params, f.rmse) for f in reversed_], name
+        assert together[list(shapes()).index("zero")] is not None  # a flat curve is fitted
+        assert sum(f is not None for f in together) >= len(Y) - 2  # only the all-nan cases fail
+
+
+def test_replaying_curves_side_by_side_decides_as_one_at_a_time(reference_paths):
+    # run_methods replays the curves of a chunk together, fits batched row by row, and puts
+    # `combined` together from PENGUIN's and triage's outcomes: the outcomes of simulate().
+    curves = [read_table(p).curve for p in reference_paths]
+    curves += [Curve(tuple(EPOCHS), tuple([math.nan] * 80), tuple([math.nan] * 80), tuple(float(v) for v in acc))
+               for name, acc in shapes().items() if name in ("learning", "slow learner", "collapse", "diverged")]
+    methods = ["combined", "triage", "best_fit", "weibull", "penguin", "ensemble@8"]
+    _fit_shared.cache_clear()
+    one = {m: [simulate(m, c, 20) for c in curves] for m in methods}
+    _fit_shared.cache_clear()
+    together = run_methods(curves, methods, 20, workers=1)
+    for m in methods:
+        assert repr(together[m]) == repr(one[m]), m
+    alone = run_methods(curves, ["combined"], 20, workers=1)["combined"]  # without penguin and triage asked for
+    assert repr(alone) == repr(together["combined"])
+    assert any(o.converged for o in alone)

@@ -196,7 +196,9 @@ class Family:
     starts: Callable[[np.ndarray, np.ndarray], list[tuple[float, ...]]]
 
     def __call__(self, x, params: Sequence[float]) -> np.ndarray:
-        with quiet():
+        # numpy's floating-point warnings are all that evaluating a family can raise, so
+        # np.errstate is enough here (quiet() also filters warnings, at ten times the cost)
+        with np.errstate(all="ignore"):
             return self.func(np.asarray(x, dtype=float), *params)
 
 
@@ -277,65 +279,175 @@ class Fit:
         return self.family(x, self.params)
 
 
+MAX_ITER = 100  # Levenberg-Marquardt iterations per start (each: p + 1 evaluations of the family)
+FTOL = 1e-6  # stop when an accepted step lowers the sum of squares by less than this fraction
+XTOL = 1e-6  # ... or moves u by less than this fraction of its norm
+_FD_STEP = math.sqrt(np.finfo(float).eps)  # forward-difference step, relative to max(|u|, 1)
+_LAMBDA0, _LAMBDA_MAX = 1e-3, 1e10
+_LAMBDA_GN = 1e-2
+_SUM = np.add.reduce  # np.sum without its Python wrapper (the same reduction)
+
+
 def fit_family(
     family: Family | str,
     x: Sequence[float],
     y: Sequence[float],
     *,
     starts: Sequence[Sequence[float]] = (),
-    max_nfev: int = 400,
+    max_iter: int = MAX_ITER,
 ) -> Fit | None:
     """Least-squares fit of ``family`` to the points (x, y) (non-finite ``y`` are dropped).
 
     Tries ``starts`` (e.g. the previous fit of the same curve), then the family's own
     data-driven starts, and keeps the lowest residual. ``None`` when there are fewer points
-    than parameters or no start gives a finite fit.
-
-    The bounds are enforced by fitting unconstrained ``u`` with ``p = lower + (upper - lower)
-    * sigmoid(u)`` and MINPACK's Levenberg-Marquardt (:func:`scipy.optimize.leastsq`): the
-    same least-squares problem, about ten times faster than the bounded trust-region solver,
-    which matters because a curve is refitted after every half epoch.
+    than parameters or no start gives a finite fit. It is :func:`fit_family_batch` of one
+    problem, so a fit is the same whether it is made alone or among many.
     """
-    from scipy.optimize import leastsq
-
     fam = FAMILIES[family] if isinstance(family, str) else family
     xs = np.asarray(x, dtype=float)
     ys = np.asarray(y, dtype=float)
-    keep = np.isfinite(ys) & np.isfinite(xs)
-    xs, ys = xs[keep], ys[keep]
-    if len(xs) < len(fam.params):
-        return None
+    return fit_family_batch(fam, xs, ys[None, :], [list(starts)], max_iter=max_iter)[0]
+
+
+def fit_family_batch(
+    family: Family | str,
+    x: Sequence[float],
+    Y: np.ndarray,
+    starts: Sequence[Sequence[Sequence[float]]] | None = None,
+    *,
+    max_iter: int = MAX_ITER,
+) -> list[Fit | None]:
+    """:func:`fit_family` of many curves on the same ``x`` at once: row ``i`` of ``Y`` (shape
+    ``(B, len(x))``; non-finite values are dropped) fitted from ``starts[i]`` (extra starting
+    points, tried before the family's own) and the family's data-driven starts. Returns one
+    :class:`Fit` (or ``None``) per row.
+
+    The bounds are enforced by fitting unconstrained ``u`` with ``p = lower + (upper - lower)
+    * sigmoid(u)``. The solver is Levenberg-Marquardt (Marquardt's diagonal scaling,
+    forward-difference Jacobian, the damping divided by 3 after an accepted step and
+    multiplied by 10 after a rejected one), written here with numpy over every (row, start)
+    at once: a curve is refitted after every row, and an evaluation of many curves fits tens
+    of thousands of small problems; MINPACK (``scipy.optimize.leastsq``) solves them one
+    Python call at a time, each spending most of its time in the per-call overhead of its
+    residual callback, and no library solves a batch of small bounded least-squares problems.
+    Each problem's arithmetic is the same whatever else is in the batch: elementwise
+    operations, reductions along each problem's own points, and one small linear solve per
+    problem (``numpy.linalg.solve``), so a fit does not depend on the batch it is made in.
+    A residual that is not finite counts as ``+-1000``, so the solver steps away from it.
+    """
+    fam = FAMILIES[family] if isinstance(family, str) else family
+    xs = np.ascontiguousarray(np.asarray(x, dtype=float))
+    Y = np.asarray(Y, dtype=float)
+    if Y.ndim != 2 or Y.shape[1] != len(xs):
+        raise ValueError(f"Y must have shape (B, {len(xs)}), not {Y.shape}")
+    B, n = Y.shape
+    k = len(fam.params)
+    if starts is None:
+        starts = [[] for _ in range(B)]
     lower = np.asarray(fam.lower)
     width = np.asarray(fam.upper) - lower
-
-    def params_of(u: np.ndarray) -> np.ndarray:
-        return lower + width / (1.0 + np.exp(-u))
-
-    def residuals(u: np.ndarray) -> np.ndarray:
-        r = fam.func(xs, *params_of(u)) - ys
-        # A non-finite residual is a very bad point, not an error: the solver steps away.
-        # (nan_to_num only when needed: it is a quarter of this function's time, and the
-        # residuals are nearly always finite. A finite sum of squares means every residual is
-        # finite; one that overflows goes to nan_to_num, which leaves finite values as they are.)
-        if math.isfinite(np.dot(r, r)):
-            return r
-        return np.nan_to_num(r, nan=1e3, posinf=1e3, neginf=-1e3)
-
-    best: tuple[float, np.ndarray] | None = None
+    keep = np.isfinite(Y) & np.isfinite(xs)[None, :]
+    counts = keep.sum(axis=1)
+    # every (row, start) pair: one problem of the solver
+    rows: list[int] = []
+    u0: list[np.ndarray] = []
     with quiet():
-        for p0 in list(starts) + fam.starts(xs, ys):
-            q = np.clip((np.asarray(p0, dtype=float) - lower) / width, 1e-6, 1.0 - 1e-6)
-            if not np.all(np.isfinite(q)):
+        for i in range(B):
+            if counts[i] < k:
                 continue
-            try:
-                u, *_ = leastsq(residuals, np.log(q / (1.0 - q)), maxfev=max_nfev, ftol=1e-6, xtol=1e-6)
-            except (ValueError, TypeError, np.linalg.LinAlgError, FloatingPointError, OverflowError):
-                continue
-            p = params_of(u)
-            cost = float(np.sum(residuals(u) ** 2))
-            if np.all(np.isfinite(p)) and np.isfinite(cost) and (best is None or cost < best[0]):
-                best = (cost, p)
-    if best is None:
-        return None
-    cost, p = best
-    return Fit(fam, tuple(float(v) for v in p), math.sqrt(cost / len(xs)))
+            xi, yi = xs[keep[i]], Y[i][keep[i]]
+            for p0 in list(starts[i]) + fam.starts(xi, yi):
+                q = np.clip((np.asarray(p0, dtype=float) - lower) / width, 1e-6, 1.0 - 1e-6)
+                if q.shape != (k,) or not np.all(np.isfinite(q)):
+                    continue
+                rows.append(i)
+                u0.append(np.log(q / (1.0 - q)))
+    out: list[Fit | None] = [None] * B
+    if not rows:
+        return out
+    r_idx = np.asarray(rows)
+    with quiet():
+        W = keep[r_idx]
+        U, cost = _levenberg_marquardt(fam, xs, np.where(keep, Y, 0.0)[r_idx], None if W.all() else W,
+                                       np.asarray(u0), lower, width, max_iter)
+        P = lower + width / (1.0 + np.exp(-U))
+    ok = np.isfinite(P).all(axis=1) & np.isfinite(cost)
+    best: dict[int, int] = {}
+    for j in range(len(rows)):  # the lowest cost per row; on a tie the earlier start (as tried in turn)
+        if ok[j] and (rows[j] not in best or cost[j] < cost[best[rows[j]]]):
+            best[rows[j]] = j
+    for i, j in best.items():
+        out[i] = Fit(fam, tuple(float(v) for v in P[j]), math.sqrt(float(cost[j]) / int(counts[i])))
+    return out
+
+
+def _residuals(fam: Family, xs, Y, W, U, lower, width) -> np.ndarray:
+    P = lower + width / (1.0 + np.exp(-U))
+    r = fam.func(xs[None, :], *(P[:, j : j + 1] for j in range(P.shape[1]))) - Y
+    # (each step only when needed: both leave the values of finite, kept points as they are,
+    # so a problem's residuals do not depend on the rest of its batch)
+    if not np.isfinite(_SUM(r, axis=None)):
+        r = np.nan_to_num(r, nan=1e3, posinf=1e3, neginf=-1e3)
+    return r if W is None else np.where(W, r, 0.0)
+
+
+def _levenberg_marquardt(fam, xs, Y, W, U, lower, width, max_iter):
+    """Minimise the sum of squared residuals of every row of (Y, W) from the rows of ``U``;
+    returns the final ``U`` and sums of squares. Rows are independent; finished rows leave
+    the working set."""
+    R, k = U.shape
+    U = U.copy()
+    r = _residuals(fam, xs, Y, W, U, lower, width)
+    cost = _SUM(r * r, axis=1)
+    lam = np.full(R, _LAMBDA0)
+    active = np.arange(R)
+    eye = np.eye(k)
+    for _ in range(max_iter):
+        if not len(active):
+            break
+        u, ra, ca, la = U[active], r[active], cost[active], lam[active]
+        ya, wa = Y[active], None if W is None else W[active]
+        h = _FD_STEP * np.maximum(np.abs(u), 1.0)
+        J = np.empty((len(active), k, len(xs)))
+        for j in range(k):
+            step = u.copy()
+            step[:, j] += h[:, j]
+            J[:, j, :] = (_residuals(fam, xs, ya, wa, step, lower, width) - ra) / h[:, j : j + 1]
+        A = np.empty((len(active), k, k))
+        g = np.empty((len(active), k))
+        for i in range(k):
+            g[:, i] = _SUM(J[:, i, :] * ra, axis=1)
+            for j in range(i, k):
+                A[:, i, j] = A[:, j, i] = _SUM(J[:, i, :] * J[:, j, :], axis=1)
+        diag = np.maximum(np.einsum("bii->bi", A), 1e-12)
+        M = A + (la[:, None] * diag)[:, :, None] * eye
+        bad = ~(np.isfinite(M).all(axis=(1, 2)) & np.isfinite(g).all(axis=1))
+        M[bad] = eye
+        g[bad] = 0.0
+        try:
+            delta = -np.linalg.solve(M, g[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:  # a singular system in the batch: solve one by one
+            delta = np.zeros_like(g)
+            for b in range(len(active)):
+                try:
+                    delta[b] = -np.linalg.solve(M[b], g[b])
+                except np.linalg.LinAlgError:
+                    bad[b] = True
+        trial = u + delta
+        rt = _residuals(fam, xs, ya, wa, trial, lower, width)
+        ct = _SUM(rt * rt, axis=1)
+        accept = np.isfinite(ct) & (ct < ca) & ~bad
+        # converged: an accepted step that changed the sum of squares or u by a relative
+        # FTOL / XTOL while the damping is that of a near Gauss-Newton step (a small step
+        # under heavy damping says nothing about being near a minimum)
+        near_gn = la <= _LAMBDA_GN
+        small_f = accept & near_gn & (ca - ct <= FTOL * ca)
+        small_x = accept & near_gn & (np.sqrt(_SUM(delta * delta, axis=1)) <= XTOL * (np.sqrt(_SUM(u * u, axis=1)) + XTOL))
+        U[active] = np.where(accept[:, None], trial, u)
+        r[active] = np.where(accept[:, None], rt, ra)
+        cost[active] = np.where(accept, ct, ca)
+        la = np.where(accept, la / 3.0, la * 10.0)
+        lam[active] = la
+        done = bad | small_f | small_x | (la > _LAMBDA_MAX) | (np.where(accept, ct, ca) == 0.0)
+        active = active[~done]
+    return U, cost

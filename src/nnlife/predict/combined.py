@@ -12,8 +12,14 @@ on the curves where triage is confident earlier, with triage's prediction there.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import TYPE_CHECKING
+
 from .core import DEFAULT_LEVEL, DEFAULT_N, DEFAULT_TARGET_EPOCH, DEFAULT_THRESHOLD, Prediction, Tracker, _Windowed, check_target
 from .methods import Penguin, Triage
+
+if TYPE_CHECKING:
+    from .evaluation import Outcome
 
 
 class Combined(_Windowed):
@@ -32,11 +38,23 @@ class Combined(_Windowed):
                                 Triage(self.N, self.threshold, level=self.level).tracker(target))
 
 
+def combine_outcomes(penguin: Outcome, triage: Outcome) -> Outcome:
+    """``combined``'s outcome on a curve from PENGUIN's and triage's there (same ``N``,
+    ``threshold``, ``level`` and target): the rule that stopped first, triage's when both
+    stopped on the same row or neither stopped. The same as replaying ``combined`` itself
+    (its two rules see the same rows as they do alone), without fitting anything again."""
+    first = penguin if penguin.converged and (not triage.converged or penguin.stop_epoch < triage.stop_epoch) else triage
+    return dataclasses.replace(first, method=Combined.name)
+
+
 class _CombinedTracker(Tracker):
     def __init__(self, target_epoch: float, penguin: Tracker, triage: Tracker):
         super().__init__(target_epoch)
         self.penguin = penguin
         self.triage = triage
+
+    def fit_requests(self, val_acc: float) -> list[tuple]:
+        return self.penguin.fit_requests(val_acc) + self.triage.fit_requests(val_acc)
 
     def step(self, train_loss, val_loss) -> Prediction:
         epoch, acc = self.epochs[-1], self.acc[-1]

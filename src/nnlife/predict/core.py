@@ -158,6 +158,13 @@ class Tracker(ABC):
             self.fallback = float(val_acc)
         return self.step(train_loss, val_loss)
 
+    def fit_requests(self, val_acc: float) -> list[tuple]:
+        """The curve-family fits (keys of :func:`nnlife.predict.methods.prefill_fits`) that
+        :meth:`observe` of a next row with accuracy ``val_acc`` will ask for; none by default.
+        An evaluation of many curves collects them over all curves and makes them in one
+        batch; asking for too many or too few changes no result, only the time taken."""
+        return []
+
     @abstractmethod
     def step(self, train_loss: float | None, val_loss: float | None) -> Prediction:
         """The prediction once the newest row is in ``self.epochs`` / ``self.acc``."""

@@ -20,7 +20,8 @@ from ..errors import InputError
 from ..outputs import atomic_output
 from ..table import Curve, Table, find_tables, is_parquet, read_table
 from .core import DEFAULT_LEVEL, DEFAULT_N, DEFAULT_TARGET_EPOCH, DEFAULT_THRESHOLD, Predictor, check_target, past
-from .methods import DEFAULT_BUDGET
+from .combined import combine_outcomes
+from .methods import DEFAULT_BUDGET, prefill_fits
 from .registry import METHODS, make_predictor
 
 
@@ -113,6 +114,14 @@ class OnlineStopper:
             self.converged = True
             self.stop_epoch = epoch
         return self.converged
+
+    def fit_requests(self, epoch: float, val_acc: float) -> list[tuple]:
+        """The curve-family fits :meth:`observe` of this row will ask for
+        (:meth:`~nnlife.predict.core.Tracker.fit_requests`); none once stopped or past the
+        target."""
+        if self.converged or past(float(epoch), self.target_epoch):
+            return []
+        return self._tracker.fit_requests(val_acc)
 
     def __call__(self, row) -> bool:
         """The stopper as a training listener: ``row`` is a half-epoch row, anything with
@@ -214,9 +223,58 @@ def load_curves(paths: Iterable[str | Path]) -> list[LabeledCurve]:
 
 
 
-def _simulate_all(task) -> list[Outcome]:
-    curve, methods, target_epoch, params = task
-    return [simulate(m, curve, target_epoch, **params) for m in methods]
+CHUNK = 1000  # curves replayed together in one process (their fits batched row by row)
+
+
+def _simulate_chunk(task) -> list[list[Outcome]]:
+    """:func:`simulate` of every method on every curve of the chunk, the same outcomes, with
+    the curves replayed side by side: before each row, the curve-family fits that row needs
+    on every curve (:meth:`OnlineStopper.fit_requests`) are made in one batch per family
+    (:func:`~nnlife.predict.methods.prefill_fits`), so the fits cost numpy's time per point
+    rather than Python's per call."""
+    curves, methods, target_epoch, params = task
+    # PENGUIN's fits are exact, one prefix at a time (_penguin_outcomes); ``combined`` is
+    # PENGUIN's and triage's outcomes put together (combine_outcomes), so it fits nothing again
+    wanted = list(dict.fromkeys(methods))
+    replayed = [m for m in wanted if m not in ("penguin", "combined")]
+    if "combined" in wanted and "triage" not in replayed:
+        replayed.append("triage")
+    done: dict = {}
+    if "penguin" in wanted or "combined" in wanted:
+        done["penguin"] = _penguin_outcomes(curves, target_epoch, params)
+    done.update(zip(replayed, zip(*_replay(curves, replayed, target_epoch, params)) if curves else ()))
+    if "combined" in wanted:
+        done["combined"] = [combine_outcomes(p, t) for p, t in zip(done["penguin"], done["triage"])]
+    return [[done[m][i] for m in methods] for i in range(len(curves))]
+
+
+def _penguin_outcomes(curves, target_epoch, params) -> list[Outcome]:
+    return [simulate("penguin", c, target_epoch, **params) for c in curves]
+
+
+def _replay(curves, methods, target_epoch, params) -> list[list[Outcome]]:
+    if not methods:
+        return [[] for _ in curves]
+    predictors = [make_predictor(m, **params) for m in methods]  # made once (a model file is read once)
+    runs = []  # per curve: (rows up to the target, stoppers, actual)
+    for c in curves:
+        k = target_index(c, target_epoch)
+        curve = c.curve
+        rows = list(zip(curve.epochs, curve.valAcc, curve.trainLoss, curve.valLoss))[: k + 1]
+        stoppers = [OnlineStopper(m, target_epoch, spec=c.spec, **params) for m in predictors]
+        actual = float(curve.valAcc[k]) if k < len(curve) else None
+        runs.append((rows, stoppers, actual))
+    for r in range(max((len(rows) for rows, _, _ in runs), default=0)):
+        live = [(rows[r], s) for rows, stoppers, _ in runs if r < len(rows) for s in stoppers if not s.converged]
+        if not live:
+            break
+        prefill_fits([key for row, s in live for key in s.fit_requests(row[0], row[1])])
+        for row, s in live:
+            s.observe(*row)
+    return [
+        [dataclasses.replace(s.result(), actual=actual, ID=c.ID or None) for s in stoppers]
+        for c, (_, stoppers, actual) in zip(curves, runs)
+    ]
 
 
 def run_methods(
@@ -248,16 +306,19 @@ def run_methods(
     items = [labeled(c) for c in curves]
     for c in items:
         target_index(c, target_epoch)
-    tasks = [(c, methods, target_epoch, params) for c in items]
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise InputError(f"workers {workers!r}: expected a positive integer")
-    workers = min(workers, len(tasks))
+    workers = min(workers, len(items))
+    # chunks as large as CHUNK allows while every worker gets at least two (load balance)
+    size = max(1, min(CHUNK, -(-len(items) // (2 * workers)) if workers > 1 else CHUNK))
+    tasks = [(items[i : i + size], methods, target_epoch, params) for i in range(0, len(items), size)]
     if workers <= 1:
-        per_curve = [_simulate_all(t) for t in tasks]
+        chunks = [_simulate_chunk(t) for t in tasks]
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            per_curve = list(pool.map(_simulate_all, tasks))
+            chunks = list(pool.map(_simulate_chunk, tasks))
+    per_curve = [outcomes for chunk in chunks for outcomes in chunk]
     return {key: [outcomes[i] for outcomes in per_curve] for i, key in enumerate(keys)}
 
 

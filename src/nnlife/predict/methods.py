@@ -3,14 +3,14 @@ combinations, triage, and the plain baselines."""
 
 from __future__ import annotations
 
-import functools
+import collections
 import math
 from abc import abstractmethod
 from typing import Sequence
 
 import numpy as np
 
-from ..curves import FAMILIES, Family, Fit, fit_family, fit_penguin, penguin_model, penguin_value
+from ..curves import FAMILIES, Family, Fit, fit_family, fit_family_batch, fit_penguin, penguin_model, penguin_value
 from ..errors import InputError
 from .core import (
     DEFAULT_LEVEL,
@@ -183,13 +183,48 @@ class _BudgetTracker(Tracker):
 MIN_FAMILY_POINTS = 5
 
 
-@functools.lru_cache(maxsize=8192)
+_FIT_CACHE: collections.OrderedDict[tuple, Fit | None] = collections.OrderedDict()
+_FIT_CACHE_SIZE = 65536
+
+
 def _fit_shared(name: str, x: bytes, y: bytes, start: tuple[float, ...] | None) -> Fit | None:
     """:func:`fit_family`, remembered: the single-family methods, ``best_fit`` and
     ``ensemble`` refit the same families on the same prefixes from the same starts, so when
-    they run on one curve in one process each fit is computed once. A fit is a pure function
-    of these arguments, so the cache changes no result."""
-    return fit_family(name, np.frombuffer(x), np.frombuffer(y), starts=[start] if start else [])
+    they run on one curve in one process each fit is computed once; :func:`prefill_fits`
+    makes many at once. A fit is a pure function of these arguments (the same alone or in a
+    batch, :func:`~nnlife.curves.fit_family_batch`), so the cache changes no result."""
+    key = (name, x, y, start)
+    if key in _FIT_CACHE:
+        _FIT_CACHE.move_to_end(key)
+        return _FIT_CACHE[key]
+    fit = fit_family(name, np.frombuffer(x), np.frombuffer(y), starts=[start] if start else [])
+    _remember(key, fit)
+    return fit
+
+
+def _remember(key: tuple, fit: Fit | None) -> None:
+    _FIT_CACHE[key] = fit
+    while len(_FIT_CACHE) > _FIT_CACHE_SIZE:
+        _FIT_CACHE.popitem(last=False)
+
+
+_fit_shared.cache_clear = _FIT_CACHE.clear  # type: ignore[attr-defined]
+
+
+def prefill_fits(keys) -> None:
+    """Make the family fits ``keys`` (``(family, x bytes, y bytes, start)``, as
+    :meth:`Tracker.fit_requests` gives them) that are not remembered yet, in one batch per
+    family and prefix length (:func:`~nnlife.curves.fit_family_batch`), and remember them
+    for :func:`_fit_shared`."""
+    groups: dict[tuple[str, bytes], list[tuple]] = {}
+    for key in dict.fromkeys(keys):
+        if key not in _FIT_CACHE:
+            groups.setdefault((key[0], key[1]), []).append(key)
+    for (name, x), group in groups.items():
+        Y = np.stack([np.frombuffer(k[2]) for k in group])
+        fits = fit_family_batch(name, np.frombuffer(x), Y, [[k[3]] if k[3] else [] for k in group])
+        for key, fit in zip(group, fits):
+            _remember(key, fit)
 
 
 class _FamilyTracker(Tracker):
@@ -204,19 +239,30 @@ class _FamilyTracker(Tracker):
         self.level = level
         self.fits: dict[str, list[Fit | None]] = {f.name: [] for f in self.families}
 
+    def _keys(self, acc: list[float]) -> list[tuple]:
+        """The fits (:func:`_fit_shared` arguments) of the families on the rows ``acc``."""
+        x = np.arange(1, len(acc) + 1, dtype=float).tobytes()
+        y = (np.asarray(acc) / 100.0).tobytes()
+        keys = []
+        for f in self.families:
+            previous = next((fit for fit in reversed(self.fits[f.name]) if fit is not None), None)
+            keys.append((f.name, x, y, previous.params if previous else None))
+        return keys
+
+    def fit_requests(self, val_acc: float) -> list[tuple]:
+        if len(self.acc) + 1 < MIN_FAMILY_POINTS:
+            return []
+        return self._keys(self.acc + [float(val_acc)])
+
     def step(self, train_loss, val_loss) -> Prediction:
         n = len(self.acc)
         if n < MIN_FAMILY_POINTS:
             for f in self.families:
                 self.fits[f.name].append(None)
             return self.no_prediction()
-        x = self.xs()
-        y = np.asarray(self.acc) / 100.0
-        for f in self.families:
-            history = self.fits[f.name]
-            previous = next((fit for fit in reversed(history) if fit is not None), None)
-            history.append(_fit_shared(f.name, x.tobytes(), y.tobytes(), previous.params if previous else None))
-        return self.combine(x, y)
+        for f, key in zip(self.families, self._keys(self.acc)):
+            self.fits[f.name].append(_fit_shared(*key))
+        return self.combine(self.xs(), np.asarray(self.acc) / 100.0)
 
     def value(self, fit: Fit) -> float:
         """A fit's prediction at the target, in percent, clipped to [0, 100]."""
@@ -429,6 +475,9 @@ class _TriageTracker(_EnsembleTracker):
             return True  # diverged
         first = float(losses[0])
         return bool(first - float(losses[1:].min()) < self.min_drop * abs(first))
+
+    def fit_requests(self, val_acc: float) -> list[tuple]:
+        return [] if self.verdict else super().fit_requests(val_acc)
 
     def step(self, train_loss, val_loss) -> Prediction:
         if self.verdict is None:

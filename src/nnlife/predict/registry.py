@@ -82,6 +82,9 @@ class _WidthTracker(Tracker):
         self.inner = inner
         self.max_width = width
 
+    def fit_requests(self, val_acc: float) -> list[tuple]:
+        return self.inner.fit_requests(val_acc)
+
     def step(self, train_loss, val_loss) -> Prediction:
         self.inner.spec = self.spec
         p = self.inner.observe(self.epochs[-1], self.acc[-1], train_loss, val_loss)
