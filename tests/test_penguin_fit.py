@@ -84,7 +84,8 @@ def shapes():
         "collapse after learning": (np.r_[10 + 40 * (1 - np.exp(-T[:20] / 2)), np.full(60, 10.0)], "max_nfev"),
         "nan from point 26 on": (nan_later, "ValueError"),
         "near 0": (np.abs(0.2 + rng.normal(0, 0.1, 80)), "max_nfev"),
-        "near 100": (99.0 + 0.9 * (1 - np.exp(-T / 2)) + rng.normal(0, 0.02, 80), "max_nfev"),
+        # (whether some of its prefixes run out of evaluations depends on the machine's rounding)
+        "near 100": (99.0 + 0.9 * (1 - np.exp(-T / 2)) + rng.normal(0, 0.02, 80), "fitted"),
         "asymptote beyond 200": (penguin_model(X, 205.0, 1.05, 110.0), "a at its bound"),
     }
 
@@ -133,10 +134,16 @@ def test_penguin_on_the_published_tables_is_unchanged(reference_paths):
         10: [(4.0, 25.67570747037), (3.0, 1.1144485641972), (8.5, 18.35522277553364)],
         40: [(4.0, 25.71211999738301), (3.0, 1.3198526744733519), (11.5, 18.404265308218587)],
     }
+    # (recorded on one machine; scipy's curve_fit itself gives these predictions to within
+    # 4e-5 points on another CPU, because numpy's vectorised kernels round differently there
+    # and these fits are ill-conditioned: the stop epochs are exact, the predictions are
+    # checked to 1e-4, far inside the two decimals published; that the port gives curve_fit's
+    # bits on the machine it runs on is test_every_prefix_of_the_published_tables)
     tables = [read_table(p) for p in reference_paths]
     for target, want in expected.items():
         out = run_methods(tables, ["penguin"], target, workers=1)["penguin"]
-        assert [(o.converged, o.stop_epoch, o.predicted) for o in out] == [(True, s, v) for s, v in want]
+        assert [(o.converged, o.stop_epoch) for o in out] == [(True, s) for s, _ in want]
+        assert [o.predicted for o in out] == pytest.approx([v for _, v in want], abs=1e-4)
 
 
 def test_the_port_solves_the_problem_curve_fit_is_given():

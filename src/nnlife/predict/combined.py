@@ -12,14 +12,8 @@ on the curves where triage is confident earlier, with triage's prediction there.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import TYPE_CHECKING
-
 from .core import DEFAULT_LEVEL, DEFAULT_N, DEFAULT_TARGET_EPOCH, DEFAULT_THRESHOLD, Prediction, Tracker, _Windowed, check_target
 from .methods import Penguin, Triage
-
-if TYPE_CHECKING:
-    from .evaluation import Outcome
 
 
 class Combined(_Windowed):
@@ -36,15 +30,6 @@ class Combined(_Windowed):
         target = check_target(target_epoch)
         return _CombinedTracker(target, Penguin(self.N, self.threshold, self.level).tracker(target),
                                 Triage(self.N, self.threshold, level=self.level).tracker(target))
-
-
-def combine_outcomes(penguin: Outcome, triage: Outcome) -> Outcome:
-    """``combined``'s outcome on a curve from PENGUIN's and triage's there (same ``N``,
-    ``threshold``, ``level`` and target): the rule that stopped first, triage's when both
-    stopped on the same row or neither stopped. The same as replaying ``combined`` itself
-    (its two rules see the same rows as they do alone), without fitting anything again."""
-    first = penguin if penguin.converged and (not triage.converged or penguin.stop_epoch < triage.stop_epoch) else triage
-    return dataclasses.replace(first, method=Combined.name)
 
 
 class _CombinedTracker(Tracker):

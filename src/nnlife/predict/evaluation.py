@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..outputs import atomic_output
 from ..table import Curve, Table, find_tables, is_parquet, read_table
 from .core import DEFAULT_LEVEL, DEFAULT_N, DEFAULT_TARGET_EPOCH, DEFAULT_THRESHOLD, Predictor, check_target, past
-from .combined import combine_outcomes
+from .combined import Combined
 from .methods import DEFAULT_BUDGET, prefill_fits
 from .registry import METHODS, make_predictor
 
@@ -246,6 +246,15 @@ def _simulate_chunk(task) -> list[list[Outcome]]:
     if "combined" in wanted:
         done["combined"] = [combine_outcomes(p, t) for p, t in zip(done["penguin"], done["triage"])]
     return [[done[m][i] for m in methods] for i in range(len(curves))]
+
+
+def combine_outcomes(penguin: Outcome, triage: Outcome) -> Outcome:
+    """``combined``'s outcome on a curve from PENGUIN's and triage's there (same ``N``,
+    ``threshold``, ``level`` and target): the rule that stopped first, triage's when both
+    stopped on the same row or neither stopped. The same as replaying ``combined`` itself
+    (its two rules see the same rows as they do alone), without fitting anything again."""
+    first = penguin if penguin.converged and (not triage.converged or penguin.stop_epoch < triage.stop_epoch) else triage
+    return dataclasses.replace(first, method=Combined.name)
 
 
 def _penguin_outcomes(curves, target_epoch, params) -> list[Outcome]:
