@@ -279,12 +279,13 @@ class Fit:
         return self.family(x, self.params)
 
 
-MAX_ITER = 100  # Levenberg-Marquardt iterations per start (each: p + 1 evaluations of the family)
-FTOL = 1e-6  # stop when an accepted step lowers the sum of squares by less than this fraction
-XTOL = 1e-6  # ... or moves u by less than this fraction of its norm
+MAX_ITER = 200  # Levenberg-Marquardt iterations per start (each: p + 1 evaluations of the family)
+FTOL = 1e-10  # stop when an accepted step lowers the sum of squares by less than this fraction
+XTOL = 1e-10  # ... or moves u by less than this fraction of its norm
 _FD_STEP = math.sqrt(np.finfo(float).eps)  # forward-difference step, relative to max(|u|, 1)
 _LAMBDA0, _LAMBDA_MAX = 1e-3, 1e10
 _LAMBDA_GN = 1e-2
+_MAX_STEP = 10.0  # the longest step of any u (10 moves a sigmoid from 0.5 to 0.99995)
 _SUM = np.add.reduce  # np.sum without its Python wrapper (the same reduction)
 
 
@@ -323,9 +324,10 @@ def fit_family_batch(
     :class:`Fit` (or ``None``) per row.
 
     The bounds are enforced by fitting unconstrained ``u`` with ``p = lower + (upper - lower)
-    * sigmoid(u)``. The solver is Levenberg-Marquardt (Marquardt's diagonal scaling,
-    forward-difference Jacobian, the damping divided by 3 after an accepted step and
-    multiplied by 10 after a rejected one), written here with numpy over every (row, start)
+    * sigmoid(u)``. The solver is Levenberg-Marquardt (the damping's diagonal the largest
+    ``diag(J'J)`` seen so far, as MINPACK scales; forward-difference Jacobian; the damping
+    divided by 3 after an accepted step and multiplied by 10 after a rejected one; no step
+    longer than 10 in any ``u``), written here with numpy over every (row, start)
     at once: a curve is refitted after every row, and an evaluation of many curves fits tens
     of thousands of small problems; MINPACK (``scipy.optimize.leastsq``) solves them one
     Python call at a time, each spending most of its time in the per-call overhead of its
@@ -400,6 +402,7 @@ def _levenberg_marquardt(fam, xs, Y, W, U, lower, width, max_iter):
     r = _residuals(fam, xs, Y, W, U, lower, width)
     cost = _SUM(r * r, axis=1)
     lam = np.full(R, _LAMBDA0)
+    scale = np.full((R, k), 1e-12)  # the damping's diagonal: the largest diag(J'J) seen so far
     active = np.arange(R)
     eye = np.eye(k)
     for _ in range(max_iter):
@@ -419,7 +422,11 @@ def _levenberg_marquardt(fam, xs, Y, W, U, lower, width, max_iter):
             g[:, i] = _SUM(J[:, i, :] * ra, axis=1)
             for j in range(i, k):
                 A[:, i, j] = A[:, j, i] = _SUM(J[:, i, :] * J[:, j, :], axis=1)
-        diag = np.maximum(np.einsum("bii->bi", A), 1e-12)
+        # Moré's scaling (MINPACK's): the damping's diagonal is the largest diag(J'J) seen so
+        # far, not the current one, so a direction whose column has vanished (a sigmoid
+        # flattening towards a bound) is not stepped along without limit
+        diag = np.fmax(scale[active], np.einsum("bii->bi", A))
+        scale[active] = diag
         M = A + (la[:, None] * diag)[:, :, None] * eye
         bad = ~(np.isfinite(M).all(axis=(1, 2)) & np.isfinite(g).all(axis=1))
         M[bad] = eye
@@ -433,6 +440,11 @@ def _levenberg_marquardt(fam, xs, Y, W, U, lower, width, max_iter):
                     delta[b] = -np.linalg.solve(M[b], g[b])
                 except np.linalg.LinAlgError:
                     bad[b] = True
+        # no step moves a u by more than _MAX_STEP: a longer one would push a sigmoid into
+        # saturation, where its parameter sits at a bound with a zero gradient and cannot
+        # come back (the step keeps its direction)
+        big = np.max(np.abs(delta), axis=1)
+        delta *= (_MAX_STEP / np.fmax(big, _MAX_STEP))[:, None]
         trial = u + delta
         rt = _residuals(fam, xs, ya, wa, trial, lower, width)
         ct = _SUM(rt * rt, axis=1)
