@@ -219,8 +219,8 @@ def test_accuracies_that_look_like_fractions_are_one_warning_line(tmp_path, caps
 def test_per_epoch_view_keeps_the_whole_epochs(reference_dir, reference_paths, tmp_path):
     # benchmarks/per_epoch_view.py: the published tables seen as per-epoch curves of 25 epochs
     out = tmp_path / "pe.csv"
-    r = subprocess.run([sys.executable, str(Path(__file__).parent.parent / "benchmarks" / "per_epoch_view.py"),
-                        str(reference_dir), "--out", str(out)], capture_output=True, text=True)
+    script = str(Path(__file__).parent.parent / "benchmarks" / "per_epoch_view.py")
+    r = subprocess.run([sys.executable, script, str(reference_dir), "--out", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("3 curves, whole epochs 1 to 25")
     got = {c.ID: c.curve for c in read_curve_file(out)}
@@ -230,6 +230,6 @@ def test_per_epoch_view_keeps_the_whole_epochs(reference_dir, reference_paths, t
         assert c.epochs == tuple(float(e) for e in range(1, 26))
         assert c.valAcc == t.curve.valAcc[1:50:2] and c.valLoss == t.curve.valLoss[1:50:2]
         assert c.trainLoss == t.curve.trainLoss[1:50:2]
-    bad = subprocess.run([sys.executable, str(Path(__file__).parent.parent / "benchmarks" / "per_epoch_view.py"),
-                          str(tmp_path / "none"), "--out", str(tmp_path / "x.csv")], capture_output=True, text=True)
+    bad = subprocess.run([sys.executable, script, str(tmp_path / "none"), "--out", str(tmp_path / "x.csv")],
+                         capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr

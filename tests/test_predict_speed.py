@@ -161,7 +161,6 @@ def test_a_family_fit_is_the_same_alone_and_in_a_batch():
         assert sum(f is not None for f in together) >= len(Y) - 2  # only the all-nan cases fail
 
 
-
 def _minpack_rmse(fam, x, y):
     """The lowest RMSE MINPACK (scipy.optimize.leastsq, tight tolerances) reaches on the same
     sigmoid-bounded problem from the family's own starts: the reference for the batched solver."""
