@@ -75,10 +75,11 @@ def fit_penguin(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, f
     search is handled by the trust-region solver itself (it shrinks the step), so only its
     warnings are silenced here.
 
-    The fit is computed by :func:`nnlife.penguin_fit.fit`, which performs ``curve_fit``'s
-    floating-point operations without its overhead and returns the same parameters, bit for
-    bit; with a scipy other than the one it reproduces, by ``curve_fit`` itself
-    (:func:`fit_penguin_curve_fit`).
+    The fit is computed by :mod:`nnlife.penguin_compiled` (by default, where its self-check
+    passes) or :func:`nnlife.penguin_fit.fit`, which perform ``curve_fit``'s floating-point
+    operations without its overhead and return the same parameters, bit for bit; with a scipy
+    other than the one they reproduce, by ``curve_fit`` itself (:func:`fit_penguin_curve_fit`);
+    :func:`penguin_backend` says which.
 
     Fits are remembered by the exact bytes of (x, y): networks stuck at the share of one class
     give identical prefixes (the same test set, the same counts), and an evaluation of many
@@ -94,18 +95,43 @@ def fit_penguin(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, f
 def _fit_penguin_bytes(x: bytes, y: bytes) -> tuple[float, float, float] | None:
     xs = np.frombuffer(x).copy()
     ys = np.frombuffer(y).copy()
-    if _penguin_port():
+    backend = penguin_backend()
+    if backend == "compiled":
+        from . import penguin_compiled
+
+        return penguin_compiled.fit(xs, ys)
+    if backend == "exact":
         return _fit_penguin_port(xs, ys)
     return fit_penguin_curve_fit(xs, ys)
 
 
-@functools.lru_cache(maxsize=1)
-def _penguin_port() -> bool:
-    # nnlife.penguin_fit reproduces one scipy version's operations (its docstring says why
-    # and how); with any other scipy, curve_fit itself.
-    from . import penguin_fit
+PENGUIN_FIT_VARIABLE = "NNLIFE_PENGUIN_FIT"
+PENGUIN_BACKENDS = ("compiled", "exact", "scipy")
 
-    return penguin_fit.available()
+
+@functools.lru_cache(maxsize=1)
+def penguin_backend() -> str:
+    """Which computation gives PENGUIN's fits (docs/prediction.md, "How PENGUIN's fits are
+    computed"): ``compiled`` (:mod:`nnlife.penguin_compiled`, the default where numba is
+    installed), ``exact`` (:mod:`nnlife.penguin_fit`, curve_fit's bits, the default without
+    numba) or ``scipy`` (``curve_fit`` itself); the environment variable
+    ``NNLIFE_PENGUIN_FIT`` chooses. With a scipy other than the one the two ports follow,
+    ``curve_fit`` itself whatever is asked."""
+    import os
+
+    from . import penguin_compiled, penguin_fit
+
+    from .errors import InputError
+
+    asked = os.environ.get(PENGUIN_FIT_VARIABLE, "").strip().lower()
+    if asked and asked not in PENGUIN_BACKENDS:
+        raise InputError(f"{PENGUIN_FIT_VARIABLE}={asked!r}: expected one of {', '.join(PENGUIN_BACKENDS)}")
+    if not penguin_fit.available():
+        # both ports follow one scipy version's operations (nnlife.penguin_fit says why)
+        return "scipy"
+    if asked:
+        return "exact" if asked == "compiled" and not penguin_compiled.available() else asked
+    return "compiled" if penguin_compiled.available() else "exact"
 
 
 def _fit_penguin_port(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, float] | None:
