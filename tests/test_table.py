@@ -252,3 +252,11 @@ def test_find_tables_walks_as_sorted_rglob_does(tmp_path, monkeypatch):
     from nnlife.table import hidden_tables
 
     assert sorted(str(f.relative_to(tmp_path)) for f in hidden_tables([tmp_path])) == [".h/4.txt", "a/.6.txt", "a/.h2/5.txt"]
+
+
+def test_one_path_alone_is_that_path_not_its_characters(reference_dir):
+    # a str is iterable: taken character by character it would walk "/" and "t", ...
+    want = find_tables([reference_dir])
+    assert len(want) == 3
+    assert find_tables(str(reference_dir)) == want
+    assert find_tables(reference_dir) == want

@@ -223,7 +223,10 @@ def read_regular_file(path: str | Path, limit: int, what: str = "file") -> bytes
 
 def find_tables(paths: Iterable[str | Path]) -> list[Path]:
     """Every table under the given files and directories (``*.txt``, recursively, sorted;
-    hidden files such as unfinished temporary writes are skipped: see :func:`hidden_tables`)."""
+    hidden files such as unfinished temporary writes are skipped: see :func:`hidden_tables`).
+    One path alone (a ``str`` or ``Path``) is taken as that path, not as its characters."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
     found: list[Path] = []
     for p in paths:
         p = Path(p)
