@@ -8,23 +8,22 @@ line for line (the same steps, tests, radius updates, Newton iterations for the
 Levenberg-Marquardt parameter, the same LAPACK SVD, ``gesdd``, through scipy's LAPACK), compiled
 with numba, so a fit takes well under a millisecond.
 
-One thing cannot be compiled to the same bits: numpy's ``power``. On CPUs with AVX-512 numpy
-computes ``b**(c - x)`` of an array with its own vectorised routine, which differs from the C
-library's ``pow`` (what compiled code calls) in the last bit for about one value in twenty; the
-sums numpy hands to BLAS are summed here in the same BLAS, but the last bits of the residuals
-already differ. The compiled fit therefore takes the same path through the algorithm as
-``curve_fit`` wherever the problem is well conditioned and ends within rounding of its
-parameters, and on an ill-conditioned problem (a flat curve, where many parameter sets fit
-equally well) it can stop at a slightly different point of the same flat valley, or run out of
-evaluations where ``curve_fit`` just did not. What PENGUIN's rule does with the fits, its stop
-epochs and predictions, is what must not change: ``tests/test_penguin_compiled.py`` checks it on
-the three published tables (the published output, exactly) and on curves of every shape, and
-``benchmarks/evaluate_speed.py`` counts, on thousands of curves, the stop epochs that differ from
-``curve_fit``'s (none, so far: benchmarks/README.md). Where numpy's ``power`` is the C
-library's (no AVX-512), the compiled fit gives ``curve_fit``'s parameters bit for bit.
+The same bits need numpy's own ``power``: on CPUs with AVX-512 numpy computes ``b**(c - x)``
+and ``denom**3`` with Intel's SVML (``__svml_pow8_ha``), which differs from the C library's
+``pow`` (what compiled ``**`` calls) in the last bit for about one value in twenty, and an
+ill-conditioned fit (a flat curve) amplifies one bit into a different end point, or into
+running out of evaluations where ``curve_fit`` does not. numpy exports the SVML routine, so
+the compiled code calls it where numpy does (:func:`_numpy_power_routine`) and the C library's
+``pow`` elsewhere. The dot products are BLAS calls, from scipy's OpenBLAS where numpy uses its
+own build; they agree on the tests here, and one prefix fit of 11,700 measured still ended
+elsewhere, most likely through them (every power in that fit was numpy's; benchmarks/README.md,
+"PENGUIN's fits compiled"). Whether all this holds is checked, not assumed: :func:`available` runs the compiled pieces against numpy once per process and the
+exact port is used when any bit differs. ``tests/test_penguin_compiled.py`` compares the
+compiled fit with the exact port on every prefix of the published tables and on curves of
+every shape.
 
 :func:`nnlife.curves.fit_penguin` uses this module when numba is installed (a dependency of
-nnlife) and the exact Python port otherwise; ``NNLIFE_PENGUIN_FIT=exact`` selects the port
+nnlife) and the self-check passes, and the exact Python port otherwise; ``NNLIFE_PENGUIN_FIT=exact`` selects the port
 (``curve_fit``'s bits everywhere, at the port's speed) and ``NNLIFE_PENGUIN_FIT=scipy``
 ``curve_fit`` itself.
 """
