@@ -17,8 +17,9 @@ the compiled code calls it where numpy does (:func:`_numpy_power_routine`) and t
 ``pow`` elsewhere. The dot products are BLAS calls, from scipy's OpenBLAS where numpy uses its
 own build; they agree on the tests here, and one prefix fit of 11,700 measured still ended
 elsewhere, most likely through them (every power in that fit was numpy's; benchmarks/README.md,
-"PENGUIN's fits compiled"). Whether all this holds is checked, not assumed: :func:`available` runs the compiled pieces against numpy once per process and the
-exact port is used when any bit differs. ``tests/test_penguin_compiled.py`` compares the
+"PENGUIN's fits compiled"). Whether all this holds is checked, not assumed: :func:`available`
+runs the compiled pieces against numpy once per process and the exact port is used when any
+bit differs. ``tests/test_penguin_compiled.py`` compares the
 compiled fit with the exact port on every prefix of the published tables and on curves of
 every shape.
 
