@@ -71,11 +71,13 @@ def available() -> bool:
 
 
 def _verify() -> bool:
-    from . import penguin_fit
-    from .curves import penguin_model, quiet
+    from . import penguin_fit  # (not nnlife.curves, which imports this module)
+
+    def penguin_model(x, a, b, c):  # nnlife.curves.penguin_model, the same numpy call
+        return a - np.power(b, c - x)
 
     rng = np.random.default_rng(20210215)
-    with quiet():
+    with np.errstate(all="ignore"):
         xs = np.arange(1.0, 81.0)
         for _ in range(200):
             a = float(rng.uniform(0.5, 200.0))
