@@ -304,15 +304,13 @@ class Fit:
     def __call__(self, x) -> np.ndarray:
         return self.family(x, self.params)
 
+    @functools.cached_property
+    def array(self) -> np.ndarray:
+        """The parameters as an array (what the compiled :mod:`nnlife.family_fit` takes)."""
+        return np.asarray(self.params, dtype=float)
+
 
 MAX_ITER = 200  # Levenberg-Marquardt iterations per start (each: p + 1 evaluations of the family)
-FTOL = 1e-10  # stop when an accepted step lowers the sum of squares by less than this fraction
-XTOL = 1e-10  # ... or moves u by less than this fraction of its norm
-_FD_STEP = math.sqrt(np.finfo(float).eps)  # forward-difference step, relative to max(|u|, 1)
-_LAMBDA0, _LAMBDA_MAX = 1e-3, 1e10
-_LAMBDA_GN = 1e-2
-_MAX_STEP = 10.0  # the longest step of any u (10 moves a sigmoid from 0.5 to 0.99995)
-_SUM = np.add.reduce  # np.sum without its Python wrapper (the same reduction)
 
 
 def fit_family(
@@ -350,18 +348,9 @@ def fit_family_batch(
     :class:`Fit` (or ``None``) per row.
 
     The bounds are enforced by fitting unconstrained ``u`` with ``p = lower + (upper - lower)
-    * sigmoid(u)``. The solver is Levenberg-Marquardt (the damping's diagonal the largest
-    ``diag(J'J)`` seen so far, as MINPACK scales; forward-difference Jacobian; the damping
-    divided by 3 after an accepted step and multiplied by 10 after a rejected one; no step
-    longer than 10 in any ``u``), written here with numpy over every (row, start)
-    at once: a curve is refitted after every row, and an evaluation of many curves fits tens
-    of thousands of small problems; MINPACK (``scipy.optimize.leastsq``) solves them one
-    Python call at a time, each spending most of its time in the per-call overhead of its
-    residual callback, and no library solves a batch of small bounded least-squares problems.
-    Each problem's arithmetic is the same whatever else is in the batch: elementwise
-    operations, reductions along each problem's own points, and one small linear solve per
-    problem (``numpy.linalg.solve``), so a fit does not depend on the batch it is made in.
-    A residual that is not finite counts as ``+-1000``, so the solver steps away from it.
+    * sigmoid(u)``; the solver is Levenberg-Marquardt, compiled (:mod:`nnlife.family_fit`,
+    which says why it is written here), each (row, start) problem solved on its own, so a fit
+    does not depend on the batch it is made in.
     """
     fam = FAMILIES[family] if isinstance(family, str) else family
     xs = np.ascontiguousarray(np.asarray(x, dtype=float))
@@ -393,11 +382,14 @@ def fit_family_batch(
     out: list[Fit | None] = [None] * B
     if not rows:
         return out
+    from . import family_fit
+
     r_idx = np.asarray(rows)
+    U = np.asarray(u0)
+    cost = np.empty(len(rows))
+    family_fit.solve_batch(family_fit.CODES[fam.name], xs, np.where(keep, Y, 0.0)[r_idx], keep[r_idx], U,
+                           lower, width, max_iter, cost)
     with quiet():
-        W = keep[r_idx]
-        U, cost = _levenberg_marquardt(fam, xs, np.where(keep, Y, 0.0)[r_idx], None if W.all() else W,
-                                       np.asarray(u0), lower, width, max_iter)
         P = lower + width / (1.0 + np.exp(-U))
     ok = np.isfinite(P).all(axis=1) & np.isfinite(cost)
     best: dict[int, int] = {}
@@ -407,85 +399,3 @@ def fit_family_batch(
     for i, j in best.items():
         out[i] = Fit(fam, tuple(float(v) for v in P[j]), math.sqrt(float(cost[j]) / int(counts[i])))
     return out
-
-
-def _residuals(fam: Family, xs, Y, W, U, lower, width) -> np.ndarray:
-    P = lower + width / (1.0 + np.exp(-U))
-    r = fam.func(xs[None, :], *(P[:, j : j + 1] for j in range(P.shape[1]))) - Y
-    # (each step only when needed: both leave the values of finite, kept points as they are,
-    # so a problem's residuals do not depend on the rest of its batch)
-    if not np.isfinite(_SUM(r, axis=None)):
-        r = np.nan_to_num(r, nan=1e3, posinf=1e3, neginf=-1e3)
-    return r if W is None else np.where(W, r, 0.0)
-
-
-def _levenberg_marquardt(fam, xs, Y, W, U, lower, width, max_iter):
-    """Minimise the sum of squared residuals of every row of (Y, W) from the rows of ``U``;
-    returns the final ``U`` and sums of squares. Rows are independent; finished rows leave
-    the working set."""
-    R, k = U.shape
-    U = U.copy()
-    r = _residuals(fam, xs, Y, W, U, lower, width)
-    cost = _SUM(r * r, axis=1)
-    lam = np.full(R, _LAMBDA0)
-    scale = np.full((R, k), 1e-12)  # the damping's diagonal: the largest diag(J'J) seen so far
-    active = np.arange(R)
-    eye = np.eye(k)
-    for _ in range(max_iter):
-        if not len(active):
-            break
-        u, ra, ca, la = U[active], r[active], cost[active], lam[active]
-        ya, wa = Y[active], None if W is None else W[active]
-        h = _FD_STEP * np.maximum(np.abs(u), 1.0)
-        J = np.empty((len(active), k, len(xs)))
-        for j in range(k):
-            step = u.copy()
-            step[:, j] += h[:, j]
-            J[:, j, :] = (_residuals(fam, xs, ya, wa, step, lower, width) - ra) / h[:, j : j + 1]
-        A = np.empty((len(active), k, k))
-        g = np.empty((len(active), k))
-        for i in range(k):
-            g[:, i] = _SUM(J[:, i, :] * ra, axis=1)
-            for j in range(i, k):
-                A[:, i, j] = A[:, j, i] = _SUM(J[:, i, :] * J[:, j, :], axis=1)
-        # Moré's scaling (MINPACK's): the damping's diagonal is the largest diag(J'J) seen so
-        # far, not the current one, so a direction whose column has vanished (a sigmoid
-        # flattening towards a bound) is not stepped along without limit
-        diag = np.fmax(scale[active], np.einsum("bii->bi", A))
-        scale[active] = diag
-        M = A + (la[:, None] * diag)[:, :, None] * eye
-        bad = ~(np.isfinite(M).all(axis=(1, 2)) & np.isfinite(g).all(axis=1))
-        M[bad] = eye
-        g[bad] = 0.0
-        try:
-            delta = -np.linalg.solve(M, g[:, :, None])[:, :, 0]
-        except np.linalg.LinAlgError:  # a singular system in the batch: solve one by one
-            delta = np.zeros_like(g)
-            for b in range(len(active)):
-                try:
-                    delta[b] = -np.linalg.solve(M[b], g[b])
-                except np.linalg.LinAlgError:
-                    bad[b] = True
-        # no step moves a u by more than _MAX_STEP: a longer one would push a sigmoid into
-        # saturation, where its parameter sits at a bound with a zero gradient and cannot
-        # come back (the step keeps its direction)
-        big = np.max(np.abs(delta), axis=1)
-        delta *= (_MAX_STEP / np.fmax(big, _MAX_STEP))[:, None]
-        trial = u + delta
-        rt = _residuals(fam, xs, ya, wa, trial, lower, width)
-        ct = _SUM(rt * rt, axis=1)
-        accept = np.isfinite(ct) & (ct < ca) & ~bad
-        # converged: an accepted step that changed the sum of squares or u by a relative
-        # FTOL / XTOL while the damping is that of a near Gauss-Newton step (a small step
-        # under heavy damping says nothing about being near a minimum)
-        near_gn = la <= _LAMBDA_GN
-        small_f = accept & near_gn & (ca - ct <= FTOL * ca)
-        small_x = accept & near_gn & (np.sqrt(_SUM(delta * delta, axis=1)) <= XTOL * (np.sqrt(_SUM(u * u, axis=1)) + XTOL))
-        U[active] = np.where(accept[:, None], trial, u)
-        r[active] = np.where(accept[:, None], rt, ra)
-        cost[active] = np.where(accept, ct, ca)
-        la = np.where(accept, la / 3.0, la * 10.0)
-        lam[active] = la
-        done = bad | small_f | small_x | (la > _LAMBDA_MAX) | (np.where(accept, ct, ca) == 0.0)
-        active = active[~done]
-    return U, cost

@@ -10,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import family_fit
 from ..curves import FAMILIES, Family, Fit, fit_family, fit_family_batch, fit_penguin, penguin_model, penguin_value
 from ..errors import InputError
 from .core import (
@@ -26,6 +27,7 @@ from .core import (
     clip_interval,
     fit_predictive,
     mixture_interval,
+    t_quantile,
 )
 
 # An epoch measured in the curve's units is compared with a tolerance of this fraction of the
@@ -266,14 +268,15 @@ class _FamilyTracker(Tracker):
 
     def value(self, fit: Fit) -> float:
         """A fit's prediction at the target, in percent, clipped to [0, 100]."""
-        v = 100.0 * float(fit(self.x_target))
+        v = 100.0 * family_fit.value_at(family_fit.CODES[fit.family.name], self.x_target, fit.array)
         return min(100.0, max(0.0, v)) if math.isfinite(v) else math.nan
 
     def half_width(self, fit: Fit, x: np.ndarray, y: np.ndarray) -> float:
         """The half-width (percent) of the fit's ``level`` prediction interval at the target
         (:func:`~nnlife.predict.core.fit_predictive`); ``nan`` when it has none."""
-        band = fit_predictive(fit.family.func, fit.params, x, y, self.x_target, self.level)
-        return math.nan if band is None else 100.0 * band[1]
+        # fit_predictive's interval, compiled (nnlife.family_fit)
+        _, var, dof = family_fit.predictive(family_fit.CODES[fit.family.name], fit.array, x, y, self.x_target)
+        return 100.0 * t_quantile(0.5 + self.level / 2, dof) * math.sqrt(var) if math.isfinite(var) else math.nan
 
     def held_out_error(self, name: str, x: np.ndarray, y: np.ndarray) -> float:
         """RMSE (percent) of the fit made ``h`` rows ago on the ``h`` rows that came since,
@@ -288,12 +291,8 @@ class _FamilyTracker(Tracker):
         if earlier is None:
             now = history[-1]
             return math.inf if now is None else 100.0 * now.rmse
-        tail = np.isfinite(y[n - h:])
-        if not tail.any():
-            return 100.0 * earlier.rmse
-        err = earlier(x[n - h:][tail]) - y[n - h:][tail]
-        rmse = 100.0 * float(np.sqrt(np.mean(err**2)))
-        return rmse if math.isfinite(rmse) else math.inf
+        rmse = family_fit.rmse_from(family_fit.CODES[earlier.family.name], earlier.array, x, y, n - h)
+        return 100.0 * earlier.rmse if math.isnan(rmse) else 100.0 * rmse
 
     def scored(self, x: np.ndarray, y: np.ndarray) -> list[tuple[float, float, Fit]]:
         """``(value at the target, held-out error, fit)`` of each family's newest fit, in
