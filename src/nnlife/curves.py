@@ -160,7 +160,7 @@ def fit_penguin_curve_fit(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float,
 
 def penguin_value(params: tuple[float, float, float], x: float) -> float:
     """The fitted PENGUIN model at ``x`` (``inf``/``nan`` possible; the caller checks)."""
-    with quiet():
+    with np.errstate(all="ignore"):  # (numpy's floating-point warnings are all it can raise)
         return float(penguin_model(np.float64(x), *params))
 
 
@@ -367,29 +367,33 @@ def fit_family_batch(
     counts = keep.sum(axis=1)
     # every (row, start) pair: one problem of the solver
     rows: list[int] = []
-    u0: list[np.ndarray] = []
-    with quiet():
-        for i in range(B):
-            if counts[i] < k:
-                continue
-            xi, yi = xs[keep[i]], Y[i][keep[i]]
-            for p0 in list(starts[i]) + fam.starts(xi, yi):
-                q = np.clip((np.asarray(p0, dtype=float) - lower) / width, 1e-6, 1.0 - 1e-6)
-                if q.shape != (k,) or not np.all(np.isfinite(q)):
-                    continue
+    p0s: list[Sequence[float]] = []
+    whole = counts == n
+    for i in range(B):
+        if counts[i] < k:
+            continue
+        xi, yi = (xs, Y[i]) if whole[i] else (xs[keep[i]], Y[i][keep[i]])
+        for p0 in (*starts[i], *fam.starts(xi, yi)):
+            if len(p0) == k:
                 rows.append(i)
-                u0.append(np.log(q / (1.0 - q)))
+                p0s.append(p0)
     out: list[Fit | None] = [None] * B
+    if not rows:
+        return out
+    with np.errstate(all="ignore"):
+        Q = np.clip((np.asarray(p0s, dtype=float) - lower) / width, 1e-6, 1.0 - 1e-6)
+        good = np.isfinite(Q).all(axis=1)
+        U = np.log(Q[good] / (1.0 - Q[good]))
+    rows = [i for i, g in zip(rows, good) if g]
     if not rows:
         return out
     from . import family_fit
 
     r_idx = np.asarray(rows)
-    U = np.asarray(u0)
     cost = np.empty(len(rows))
     family_fit.solve_batch(family_fit.CODES[fam.name], xs, np.where(keep, Y, 0.0)[r_idx], keep[r_idx], U,
                            lower, width, max_iter, cost)
-    with quiet():
+    with np.errstate(all="ignore"):
         P = lower + width / (1.0 + np.exp(-U))
     ok = np.isfinite(P).all(axis=1) & np.isfinite(cost)
     best: dict[int, int] = {}

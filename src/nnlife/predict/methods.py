@@ -240,16 +240,14 @@ class _FamilyTracker(Tracker):
         self.window = window
         self.level = level
         self.fits: dict[str, list[Fit | None]] = {f.name: [] for f in self.families}
+        self.latest: dict[str, Fit] = {}  # each family's newest fit that exists (its warm start)
 
     def _keys(self, acc: list[float]) -> list[tuple]:
         """The fits (:func:`_fit_shared` arguments) of the families on the rows ``acc``."""
         x = np.arange(1, len(acc) + 1, dtype=float).tobytes()
         y = (np.asarray(acc) / 100.0).tobytes()
-        keys = []
-        for f in self.families:
-            previous = next((fit for fit in reversed(self.fits[f.name]) if fit is not None), None)
-            keys.append((f.name, x, y, previous.params if previous else None))
-        return keys
+        latest = self.latest
+        return [(f.name, x, y, latest[f.name].params if f.name in latest else None) for f in self.families]
 
     def fit_requests(self, val_acc: float) -> list[tuple]:
         if len(self.acc) + 1 < MIN_FAMILY_POINTS:
@@ -263,7 +261,10 @@ class _FamilyTracker(Tracker):
                 self.fits[f.name].append(None)
             return self.no_prediction()
         for f, key in zip(self.families, self._keys(self.acc)):
-            self.fits[f.name].append(_fit_shared(*key))
+            fit = _fit_shared(*key)
+            self.fits[f.name].append(fit)
+            if fit is not None:
+                self.latest[f.name] = fit
         return self.combine(self.xs(), np.asarray(self.acc) / 100.0)
 
     def value(self, fit: Fit) -> float:
