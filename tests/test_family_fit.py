@@ -103,3 +103,59 @@ def test_the_held_out_rmse():
     y[30] = math.nan
     assert family_fit.rmse_from(code, p, X, y, 20) == pytest.approx(0.01, rel=1e-9)
     assert math.isnan(family_fit.rmse_from(code, p, X, np.full(X.size, math.nan), 0))  # no point
+
+
+def _mixture_interval_numpy(means, halves, weights, level):
+    # the plain way (what nnlife.predict.core.mixture_interval computed before it was
+    # compiled): the same bisection, all members' CDFs at once with scipy's ndtr
+    from scipy.special import ndtr, ndtri
+
+    z = float(ndtri(0.5 + level / 2))
+    m = np.asarray(means, dtype=float)
+    s = np.maximum(np.asarray(halves, dtype=float) / z, 1e-9)
+    w = np.asarray(weights, dtype=float) / float(np.sum(weights))
+    tails = np.array([(1 - level) / 2, (1 + level) / 2])
+    lo = np.full(2, float(np.min(m - 12 * s)) - 1.0)
+    hi = np.full(2, float(np.max(m + 12 * s)) + 1.0)
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        below = (ndtr((mid[:, None] - m[None, :]) / s[None, :]) @ w) < tails
+        lo = np.where(below, mid, lo)
+        hi = np.where(below, hi, mid)
+    return tuple(float(v) for v in (lo + hi) / 2)
+
+
+def test_the_compiled_mixture_interval_is_the_numpy_bisection():
+    # the member CDFs are scipy's ndtr bit for bit; only the order of the weighted sum
+    # differs from numpy's matrix product, so the endpoints agree to far below a point's
+    # billionth, and most exactly
+    from scipy.special import ndtr
+
+    from nnlife.predict.core import mixture_interval
+
+    for t in np.linspace(-40, 40, 801):
+        assert family_fit._ndtr_value(t) == float(ndtr(t))
+    rng = np.random.default_rng(11)
+    exact = 0
+    for _ in range(500):
+        k = int(rng.integers(1, 9))
+        case = (rng.normal(50, 20, k), rng.exponential(3, k) * rng.choice([1, 1e-12, 100], k),
+                rng.random(k) + 1e-3, float(rng.choice([0.5, 0.8, 0.95])))
+        got, want = mixture_interval(*case), _mixture_interval_numpy(*case)
+        assert got == pytest.approx(want, abs=1e-9)
+        exact += got == want
+    assert exact > 250
+
+
+def test_the_stability_windows_median_is_numpys():
+    from nnlife.predict.core import _median
+
+    rng = np.random.default_rng(5)
+    for n in range(1, 8):
+        for i in range(2000):
+            v = list(rng.normal(50, 20, n) * rng.choice([1, 1e-300, 1e300]))
+            if i % 20 == 0:
+                v[int(rng.integers(n))] = float(rng.choice([np.inf, -np.inf, np.nan, 0.0, -0.0]))
+            want = float(np.median(v))
+            got = _median(v)
+            assert got == want or (math.isnan(got) and math.isnan(want)), v
