@@ -229,6 +229,9 @@ def prefill_fits(keys) -> None:
             _remember(key, fit)
 
 
+_X_BYTES: dict[int, bytes] = {}  # the point indices 1..n as fit keys, by n
+
+
 class _FamilyTracker(Tracker):
     """Refits a set of families after every row (each warm-started from its previous fit)
     and keeps every fit, so that held-out errors on the prefix cost no extra fit."""
@@ -241,11 +244,21 @@ class _FamilyTracker(Tracker):
         self.level = level
         self.fits: dict[str, list[Fit | None]] = {f.name: [] for f in self.families}
         self.latest: dict[str, Fit] = {}  # each family's newest fit that exists (its warm start)
+        self._y_bytes: tuple[int, float, bytes] = (0, math.nan, b"")  # (rows, last row, their bytes)
 
     def _keys(self, acc: list[float]) -> list[tuple]:
         """The fits (:func:`_fit_shared` arguments) of the families on the rows ``acc``."""
-        x = np.arange(1, len(acc) + 1, dtype=float).tobytes()
-        y = (np.asarray(acc) / 100.0).tobytes()
+        n = len(acc)
+        x = _X_BYTES.get(n)
+        if x is None:
+            x = _X_BYTES[n] = np.arange(1, n + 1, dtype=float).tobytes()
+        # fit_requests and then step ask for the same rows (acc only grows): made once
+        last = acc[-1]
+        if self._y_bytes[0] == n and self._y_bytes[1] == last and math.copysign(1.0, last) == math.copysign(1.0, self._y_bytes[1]):
+            y = self._y_bytes[2]
+        else:
+            y = (np.asarray(acc) / 100.0).tobytes()
+            self._y_bytes = (n, last, y)
         latest = self.latest
         return [(f.name, x, y, latest[f.name].params if f.name in latest else None) for f in self.families]
 
