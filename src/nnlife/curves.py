@@ -309,6 +309,12 @@ class Fit:
         """The parameters as an array (what the compiled :mod:`nnlife.family_fit` takes)."""
         return np.asarray(self.params, dtype=float)
 
+    @functools.cached_property
+    def values(self) -> dict[float, float]:
+        """Predictions made from this fit, by point index, as a predictor computes them (its
+        memo: several methods ask for the same fit's value)."""
+        return {}
+
 
 MAX_ITER = 200  # Levenberg-Marquardt iterations per start (each: p + 1 evaluations of the family)
 

@@ -151,13 +151,18 @@ class Tracker(ABC):
         """The step between two epochs, known from the second row on."""
         return self.epochs[1] - self.epochs[0] if len(self.epochs) >= 2 else None
 
+    _x_target: float | None = None  # known once two rows are (rows only come after them)
+
     @property
     def x_target(self) -> float:
         """The point index of the target epoch (``nan`` before the spacing is known)."""
+        if self._x_target is not None:
+            return self._x_target
         step = self.spacing
         if step is None or not step > 0:
             return math.nan
-        return float(round((self.target_epoch - self.epochs[0]) / step) + 1)
+        self._x_target = float(round((self.target_epoch - self.epochs[0]) / step) + 1)
+        return self._x_target
 
     def xs(self) -> np.ndarray:
         """The point indices 1..n of the rows so far."""

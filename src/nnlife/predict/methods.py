@@ -282,8 +282,14 @@ class _FamilyTracker(Tracker):
 
     def value(self, fit: Fit) -> float:
         """A fit's prediction at the target, in percent, clipped to [0, 100]."""
-        v = 100.0 * family_fit.value_at(family_fit.CODES[fit.family.name], self.x_target, fit.array)
-        return min(100.0, max(0.0, v)) if math.isfinite(v) else math.nan
+        # a fit is shared by every method that asks for it (_fit_shared), and so is its value
+        x = self.x_target
+        known = fit.values
+        v = known.get(x)
+        if v is None:
+            v = 100.0 * family_fit.value_at(family_fit.CODES[fit.family.name], x, fit.array)
+            v = known[x] = min(100.0, max(0.0, v)) if math.isfinite(v) else math.nan
+        return v
 
     def half_width(self, fit: Fit, x: np.ndarray, y: np.ndarray) -> float:
         """The half-width (percent) of the fit's ``level`` prediction interval at the target
