@@ -107,22 +107,15 @@ def test_the_held_out_rmse():
 
 def _mixture_interval_numpy(means, halves, weights, level):
     # the plain way (what nnlife.predict.core.mixture_interval computed before it was
-    # compiled): the same bisection, all members' CDFs at once with scipy's ndtr
-    from scipy.special import ndtr, ndtri
+    # compiled, and computes where scipy's ndtr cannot be bound)
+    from scipy.special import ndtri
+
+    from nnlife.predict.core import _mixture_bisection
 
     z = float(ndtri(0.5 + level / 2))
-    m = np.asarray(means, dtype=float)
     s = np.maximum(np.asarray(halves, dtype=float) / z, 1e-9)
     w = np.asarray(weights, dtype=float) / float(np.sum(weights))
-    tails = np.array([(1 - level) / 2, (1 + level) / 2])
-    lo = np.full(2, float(np.min(m - 12 * s)) - 1.0)
-    hi = np.full(2, float(np.max(m + 12 * s)) + 1.0)
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        below = (ndtr((mid[:, None] - m[None, :]) / s[None, :]) @ w) < tails
-        lo = np.where(below, mid, lo)
-        hi = np.where(below, hi, mid)
-    return tuple(float(v) for v in (lo + hi) / 2)
+    return _mixture_bisection(np.asarray(means, dtype=float), s, w, level)
 
 
 def test_the_compiled_mixture_interval_is_the_numpy_bisection():
@@ -133,6 +126,7 @@ def test_the_compiled_mixture_interval_is_the_numpy_bisection():
 
     from nnlife.predict.core import mixture_interval
 
+    assert family_fit.NDTR_BOUND
     for t in np.linspace(-40, 40, 801):
         assert family_fit._ndtr_value(t) == float(ndtr(t))
     rng = np.random.default_rng(11)

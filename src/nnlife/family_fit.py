@@ -370,15 +370,24 @@ def predictive(code, p, x, y, x_target):
 # scipy's own ``ndtr`` (Cephes), called through its Cython C interface, so each member's
 # value is scipy's bit for bit; the weighted sum is taken member after member.
 
-def _bind_ndtr() -> None:
+def _bind_ndtr() -> bool:
+    """Bind scipy's float64 ``ndtr`` for the compiled code; False where this scipy does not
+    export it under the name looked for (then :func:`nnlife.predict.core.mixture_interval`
+    computes the interval with numpy, as it did before it was compiled)."""
     import llvmlite.binding as llvm
     from numba.extending import get_cython_function_address
 
-    # cython_special's double-precision ndtr (its fused specialisation for float64)
-    llvm.add_symbol("nnlife_scipy_ndtr", get_cython_function_address("scipy.special.cython_special", "__pyx_fuse_1ndtr"))
+    # cython_special's double-precision ndtr (its fused specialisation for float64, in the
+    # scipy versions nnlife supports; checked against scipy.special.ndtr in the tests)
+    try:
+        address = get_cython_function_address("scipy.special.cython_special", "__pyx_fuse_1ndtr")
+    except (ImportError, ValueError, AttributeError, KeyError):
+        return False
+    llvm.add_symbol("nnlife_scipy_ndtr", address)
+    return True
 
 
-_bind_ndtr()
+NDTR_BOUND = _bind_ndtr()
 
 
 @intrinsic

@@ -338,4 +338,23 @@ def mixture_interval(means: Sequence[float], halves: Sequence[float], weights: S
     m = np.asarray(means, dtype=float)
     s = np.maximum(np.asarray(halves, dtype=float) / z, 1e-9)
     w = np.asarray(weights, dtype=float) / float(np.sum(weights))
-    return family_fit.mixture_interval(m, s, w, (1 - level) / 2, (1 + level) / 2)
+    if family_fit.NDTR_BOUND:
+        return family_fit.mixture_interval(m, s, w, (1 - level) / 2, (1 + level) / 2)
+    return _mixture_bisection(m, s, w, level)
+
+
+def _mixture_bisection(m: np.ndarray, s: np.ndarray, w: np.ndarray, level: float) -> tuple[float, float]:
+    """:func:`mixture_interval`'s bisection in numpy, every member's CDF at once (where scipy's
+    ``ndtr`` cannot be bound for the compiled one; and the reference it is tested against)."""
+    from scipy.special import ndtr
+
+    tails = np.array([(1 - level) / 2, (1 + level) / 2])
+    lo = np.full(2, float(np.min(m - 12 * s)) - 1.0)
+    hi = np.full(2, float(np.max(m + 12 * s)) + 1.0)
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        below = (ndtr((mid[:, None] - m[None, :]) / s[None, :]) @ w) < tails
+        lo = np.where(below, mid, lo)
+        hi = np.where(below, hi, mid)
+    lower, upper = (lo + hi) / 2
+    return float(lower), float(upper)
