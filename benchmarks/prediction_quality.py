@@ -17,8 +17,8 @@ over networks (``--resamples`` resamples of the networks with replacement, every
 on the same resample) gives, per method, the share of resamples in which it saves at least as
 many epochs as penguin, has a lower MAE, a higher Spearman, and all three at once.
 
-Then, for the combined methods, a savings-matched comparison: the method rerun with larger
-stability thresholds, and the smallest threshold at which it saves at least as many epochs
+Then, for the methods that combine families (`ensemble`, `best_fit`, and `triage`, which is
+`auto`), a savings-matched comparison: the method rerun with larger stability thresholds, and the smallest threshold at which it saves at least as many epochs
 as `penguin`, with its MAE and rank correlation next to penguin's.
 
 With `--learned-cv`, the learned method (`nnlife predictor fit`) is measured under
@@ -60,7 +60,7 @@ from nnlife.predict import (
 from nnlife.predict.learned import fit_model, save_model
 from nnlife.spec import dataset_info
 
-MATCHED = ("ensemble", "best_fit")
+MATCHED = ("ensemble", "best_fit", "triage")
 
 
 def one_network(task: tuple[LabeledCurve, tuple[str, ...], float, tuple[float, ...]]):
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("corpus", nargs="+", help="tables or directories of tables")
     parser.add_argument("--targets", default="20,40", help="comma-separated target epochs (default 20,40)")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated methods (default: all)")
-    parser.add_argument("--thresholds", default="0.75,1.0,1.5,2.0", help="extra thresholds for ensemble and best_fit")
+    parser.add_argument("--thresholds", default="0.75,1.0,1.5,2.0", help="extra thresholds for ensemble, best_fit and triage")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (0: no bootstrap)")
     parser.add_argument("--learned-cv", action="store_true", help="add the learned method, cross-validated")
