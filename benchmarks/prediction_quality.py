@@ -128,15 +128,18 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b and math.isfinite(a) and math.isfinite(b) else "-"
 
 
-def table_with_ratios(scores: list[MethodScore], seconds: dict[str, float]) -> str:
-    base = next((s for s in scores if s.method == "penguin"), None)
+def table_with_ratios(scores: list[MethodScore], seconds: list[float]) -> str:
+    """The evaluate table of ``scores`` with the ratios to penguin's; ``seconds[i]`` is the CPU
+    time per network of ``scores[i]``'s method (keyed by position: a plug-in's score carries its
+    predictor's name, not the ``module:Class`` it was asked for by)."""
+    base = next((i for i, s in enumerate(scores) if s.method == "penguin"), None)
     lines = format_scores(scores).splitlines()
     lines[0] += " MAE / penguin | CPU s / network | CPU / penguin |"
     lines[1] += "---:|---:|---:|"
     for i, s in enumerate(scores):
-        mae_ratio = ratio(s.mae, base.mae) if base else "-"
-        cpu_ratio = ratio(seconds[s.method], seconds["penguin"]) if base else "-"
-        lines[i + 2] += f" {mae_ratio} | {seconds[s.method]:.3f} | {cpu_ratio} |"
+        mae_ratio = ratio(s.mae, scores[base].mae) if base is not None else "-"
+        cpu_ratio = ratio(seconds[i], seconds[base]) if base is not None else "-"
+        lines[i + 2] += f" {mae_ratio} | {seconds[i]:.3f} | {cpu_ratio} |"
     return "\n".join(lines)
 
 
@@ -206,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
               f"({wall:.0f} s wall on {args.workers} workers)\n")
         print(f"`nnlife evaluate {' '.join(args.corpus)} --target-epoch {target:g}`, "
               f"stability threshold {DEFAULT_THRESHOLD:g} for every method:\n")
-        print(table_with_ratios(scores, seconds))
+        print(table_with_ratios(scores, [seconds[m] for m in methods_shown]))
         if cv_line:
             print(f"\n`learned (cv)`: cross-validated {cv_line}.")
         kept = [i for i, t in enumerate(reaching) if has_learned(t)]
@@ -215,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             part_seconds = {m: sum(results[i][1][m] for i in kept) / len(kept) for m in methods_shown}
             print(f"\nThe {len(kept)} of these networks that learned (final valAcc at least "
                   f"{LEARNED_CHANCE_MULTIPLE:g}x chance), same outcomes:\n")
-            print(table_with_ratios(part, part_seconds))
+            print(table_with_ratios(part, [part_seconds[m] for m in methods_shown]))
         else:
             print("\nNone of these networks learned (final valAcc at least twice chance).")
         if args.resamples > 0:
