@@ -68,13 +68,35 @@ def test_parquet_pack_is_read_with_its_specs(reference_dir, tmp_path, capsys):
     assert [c.curve for c in curves] == [t.curve for t in tables]
 
 
-def _respaced(table, step):
-    """The table's rows as a curve file measured every ``step`` epochs (same values)."""
+def _respaced(table, step, first=None):
+    """The table's rows as a curve file measured every ``step`` epochs (same values), the first
+    at epoch ``first`` (default ``step``)."""
     c = table.curve
+    first = step if first is None else first
     lines = ["id,epoch,valAcc,valLoss,trainLoss,note"]
     for i, row in enumerate(zip(c.valAcc, c.valLoss, c.trainLoss)):
-        lines.append(",".join([table.spec.ID, repr(step * (i + 1)), *map(repr, row), "ignored"]))
+        lines.append(",".join([table.spec.ID, repr(first + step * i), *map(repr, row), "ignored"]))
     return "\n".join(lines) + "\n"
+
+
+def test_epochs_counted_from_zero(reference_paths, tmp_path):
+    # Logs that count epochs from 0: the same curve labelled 0, 1, 2, ... and 1, 2, 3, ... gets
+    # the same decisions at the same point (methods fit on the point index; triage's test comes
+    # at the third point either way), one epoch earlier by the labels
+    for path in reference_paths:
+        table = read_table(path)
+        zero, one = tmp_path / "zero.csv", tmp_path / "one.csv"
+        zero.write_text(_respaced(table, 1.0, first=0.0))
+        one.write_text(_respaced(table, 1.0))
+        [z], [o] = read_curve_file(zero), read_curve_file(one)
+        assert z.curve.epochs[:3] == (0.0, 1.0, 2.0)
+        for m in ("penguin", "menndl", "ensemble", "triage", "pow3"):
+            got, ref = simulate(m, z, 19), simulate(m, o, 20)  # both the 20th point
+            assert got.converged == ref.converged and got.predicted == ref.predicted, m
+            assert got.lower == ref.lower and got.upper == ref.upper and got.actual == ref.actual, m
+            assert (got.stop_epoch is None) == (ref.stop_epoch is None), m
+            if got.stop_epoch is not None:
+                assert got.stop_epoch == ref.stop_epoch - 1, m
 
 
 @pytest.mark.parametrize("step", [0.5, 1.0, 5.0])
@@ -125,7 +147,7 @@ GOOD = ["a,1,10.0,2.3", "a,2,11.0,2.2", "a,3,12.0,2.1"]
         (_curve_text(["a,1,10.0,2.3", "a,2,11.0,low"]), 3, "line 3: column 'valLoss': expected a number, got 'low'"),
         (_curve_text(["a,1,10.0,2.3", "b,1,10.0,2.3", "a,1,11.0,2.2"]), 4,
          "line 4: column 'epoch': expected one row per epoch of id 'a', got epoch 1 again"),
-        (_curve_text(["a,0,10.0,2.3"]), 2, "line 2: column 'epoch': expected a finite number > 0, got '0'"),
+        (_curve_text(["a,-1,10.0,2.3"]), 2, "line 2: column 'epoch': expected a finite number >= 0, got '-1'"),
         (_curve_text(["a,1,,2.3"]), 2, "line 2: column 'valAcc': expected a number, got an empty field"),
         (_curve_text([",1,10.0,2.3"]), 2, "line 2: column 'id': expected a non-empty id, got an empty field"),
         (_curve_text(["a,1,10.0"]), 2, "line 2: expected 4 comma-separated fields as in the header, got 3"),

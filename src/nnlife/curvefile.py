@@ -3,7 +3,7 @@
 A curve file is CSV (a header line, comma-separated) or Parquet with the columns
 
 - ``id`` (text; a number is read as its text): which curve the row belongs to;
-- ``epoch`` (a finite number > 0), ``valAcc`` (percent; ``nan``/``inf`` are read as measured,
+- ``epoch`` (a finite number >= 0: logs that count epochs from 0 are read as they are), ``valAcc`` (percent; ``nan``/``inf`` are read as measured,
   a diverged network);
 - optionally ``valLoss``, ``trainLoss``, ``trainAcc`` (an empty cell is ``nan``).
 
@@ -218,8 +218,8 @@ def _build(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]], 
             raise CurveFileError(path, at, "id", "a non-empty id", "an empty field")
         ident = str(raw_id).strip()
         epoch = _number(path, at, "epoch", row[col["epoch"]], empty_is_nan=False)
-        if not (math.isfinite(epoch) and epoch > 0):
-            raise CurveFileError(path, at, "epoch", "a finite number > 0", repr(row[col["epoch"]]))
+        if not (math.isfinite(epoch) and epoch >= 0):
+            raise CurveFileError(path, at, "epoch", "a finite number >= 0", repr(row[col["epoch"]]))
         g = groups.get(ident)
         if g is None:
             g = groups[ident] = {"where": at, "epoch": [], "valAcc": [], "valLoss": [], "trainLoss": []}
