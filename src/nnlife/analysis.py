@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import InputError, TableFormatError, _short
+from .errors import InputError, NoTablesError, TableFormatError, _short
 from .shapes import analyse
 from .spec import (
     ACTIVATION_BYTES_PER_VALUE,
@@ -277,7 +277,8 @@ def load(
     is called with the numbers of tables handled and to handle after each chunk. Networks come
     in path order: the tables first, then the rows of each Parquet file in the order given.
 
-    Raises :class:`InputError` when the paths hold no table and no Parquet file.
+    Raises :class:`~nnlife.errors.NoTablesError` (an :class:`InputError`) when the paths hold
+    no table and no Parquet file.
     """
     import pyarrow as pa
 
@@ -295,7 +296,7 @@ def load(
     if len(table_inputs) > 1:
         table_files = _unique(table_files)
     if not table_files and not parquet_files:
-        raise InputError(f"{', '.join(map(str, paths))}: no tables (*.txt) or Parquet files found")
+        raise NoTablesError(f"{', '.join(map(str, paths))}: no tables (*.txt) or Parquet files found")
 
     parts = [read_parquet_networks(p) for p in parquet_files]
     columns, skipped = _load_tables(

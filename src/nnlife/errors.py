@@ -14,6 +14,10 @@ class InputError(ValueError):
     """Bad input from the user: a malformed table, a missing data file, a bad argument."""
 
 
+class NoTablesError(InputError):
+    """The paths given hold no table and no Parquet file (:func:`nnlife.analysis.load`)."""
+
+
 class TableFormatError(InputError):
     """A table that does not follow the published format.
 

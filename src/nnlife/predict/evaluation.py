@@ -16,9 +16,9 @@ import numpy as np
 
 from ..analysis import load as load_data
 from ..curvefile import LabeledCurve, is_curve_file, read_curve_file, target_index
-from ..errors import InputError
+from ..errors import InputError, NoTablesError
 from ..outputs import atomic_output
-from ..table import Curve, Table, find_table_names, find_tables, is_parquet, read_table
+from ..table import Curve, Table, find_tables, is_parquet, read_table
 from .core import DEFAULT_LEVEL, DEFAULT_N, DEFAULT_TARGET_EPOCH, DEFAULT_THRESHOLD, Predictor, check_target, past
 from .combined import Combined
 from .methods import DEFAULT_BUDGET, prefill_fits
@@ -216,10 +216,14 @@ def load_curves(paths: Iterable[str | Path]) -> list[LabeledCurve]:
             out.extend(LabeledCurve.of_table(t, str(p)) for t in load_data([p], strict=True).tables())
         elif not p.is_dir():
             out.extend(LabeledCurve.of_table(read_table(f), str(f)) for f in find_tables([p]))
-        elif find_table_names([p]):
+        else:
             # the data set loader (nnlife.analysis.load: parallel, a fifth of read_table's
-            # time) reads the same tables, in the same order, to the same Table objects
-            lifespans = load_data([p], strict=True)
+            # time) reads the same tables, in the same order, to the same Table objects; a
+            # directory without tables adds nothing (the message below names every path)
+            try:
+                lifespans = load_data([p], strict=True)
+            except NoTablesError:
+                continue
             sources = lifespans.networks.column("path").to_pylist()
             out.extend(LabeledCurve.of_table(t, f) for t, f in zip(lifespans.tables(), sources))
     if not out:
