@@ -68,6 +68,22 @@ def test_parquet_pack_is_read_with_its_specs(reference_dir, tmp_path, capsys):
     assert [c.curve for c in curves] == [t.curve for t in tables]
 
 
+def test_directories_without_tables(reference_dir, tmp_path, capsys):
+    """A directory without tables adds no curve; with nothing else given, one line naming
+    every path and exit 2 (the loader's own "no tables" is not what the user sees)."""
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "notes.md").write_text("not a table\n")
+    with pytest.raises(InputError, match=r"^no curves \(tables \*\.txt, Parquet packs or curve files\) under .*empty$"):
+        load_curves([empty])
+    # beside a directory of tables: exactly the tables' curves, in order
+    both = load_curves([empty, reference_dir])
+    assert [c.ID for c in both] == list(REFERENCE_IDS)
+    assert [c.source for c in both] == [c.source for c in load_curves([reference_dir])]
+    code, (_, err) = _run(["evaluate", str(empty), "--target-epoch", "20"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "no curves" in err and str(empty) in err
+
+
 def _respaced(table, step, first=None):
     """The table's rows as a curve file measured every ``step`` epochs (same values), the first
     at epoch ``first`` (default ``step``)."""
