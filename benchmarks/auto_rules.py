@@ -1,0 +1,287 @@
+"""Which rule should `auto` be: candidate rules against PENGUIN on several kinds of curves at once.
+
+    python benchmarks/auto_rules.py [CORPUS_DIR ...] [--no-synthetic] [--workers 2] [--csv F]
+
+`auto`'s goal is to save at least as many epochs as `penguin`, with a lower MAE and a higher
+Spearman, and to beat the best-so-far baseline (MAE and Spearman) at its own stop epochs, on
+every corpus of networks that learn. A rule that wins on one corpus can lose on another (the
+shape of the curves decides which family extrapolates best), so this script scores every
+candidate on every curve set side by side and says, per set and target, which candidates meet
+the goal there:
+
+- the synthetic per-epoch curves of ``saturating_curves.py`` (25 epochs to 90-100 %, shapes
+  ``exp`` and ``power``, seeds 7 and 8; targets 20 and 25);
+- ``evaluate_speed.make_curves(1000, 2031)``: half-epoch tables, mostly networks that never
+  learn, with the published tables among them (targets 20 and 40);
+- every ``CORPUS_DIR`` given (real tables), in its own half-epoch shape (targets 20 and 40)
+  and in the per-epoch view of ``per_epoch_view.py`` (whole epochs 1-25; targets 20 and 25).
+
+Candidates: ``penguin``; ``triage`` (today's `auto`); ``best_fit``; ``exp3`` and ``pow3``; and
+five rules defined here, not shipped:
+
+- ``triage_horizon``: triage whose stability threshold grows with the distance to the target,
+  ``0.5 * (1 + log2(x_target / 20))`` points beyond point 20 (1.0 at point 40, 1.5 at 80:
+  the thresholds at which triage saves what PENGUIN saves on ``corpus-learn2``, read off that
+  corpus);
+- ``triage_sharp``: triage whose ensemble weights are ``1 / held-out error ** 4`` instead of
+  ``** 2`` (closer to the best family, still averaged);
+- ``triage_median``: triage whose ensemble is the weighted median of the families' predictions
+  instead of their weighted mean (one family far off moves it less);
+- ``penguin_stop``: stop where PENGUIN stops (or at triage's not-learning test), predict with
+  triage's ensemble there;
+- ``combined_horizon``: PENGUIN and ``triage_horizon`` side by side, stopped by whichever is
+  confident first, with that one's prediction (``combined`` with the horizon threshold).
+
+Prints one markdown table per curve set and target (saved / MAE / Spearman, best-so-far MAE /
+Spearman at the method's stops, and ``goal`` when the row meets all five), then how many of
+the set-target cells each candidate meets the goal in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "src"))
+
+from nnlife.curves import FAMILIES  # noqa: E402
+from nnlife.errors import InputError  # noqa: E402
+from nnlife.predict import Penguin, Triage, load_curves, run_methods, score  # noqa: E402
+from nnlife.predict.core import DEFAULT_TARGET_EPOCH, Prediction, Tracker, _Windowed, check_target, clip_interval, mixture_interval  # noqa: E402
+from nnlife.predict.methods import _TriageTracker  # noqa: E402
+
+HORIZON_BASE = 20.0  # the point index up to which the horizon threshold is PENGUIN's 0.5
+
+
+def horizon_threshold(x_target: float, base: float = 0.5) -> float:
+    """``base * (1 + log2(x_target / 20))``, and ``base`` up to point 20."""
+    return base * (1.0 + math.log2(max(x_target, HORIZON_BASE) / HORIZON_BASE))
+
+
+class _HorizonTracker(_TriageTracker):
+    def step(self, train_loss, val_loss) -> Prediction:
+        if len(self.epochs) == 2:  # the spacing, so the target's point index, is known from here
+            self.window.threshold = horizon_threshold(self.x_target, self.window.threshold)
+        return super().step(train_loss, val_loss)
+
+
+class TriageHorizon(Triage):
+    name = "triage_horizon"
+
+    def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
+        return _HorizonTracker(check_target(target_epoch), list(FAMILIES.values()), self.window(), self.triage_epoch,
+                               self.min_drop, self.level)
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The value at which the sorted values' cumulative weight first reaches half (the lower
+    weighted median; numpy has no weighted median)."""
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
+
+
+class _WeightedTracker(_TriageTracker):
+    """triage whose ensemble weights are ``1 / held-out error ** power``, combined by their
+    weighted mean or weighted median."""
+
+    power = 2.0
+    median = False
+
+    def combine(self, x, y) -> Prediction:
+        # the ensemble's combine (nnlife.predict.methods._EnsembleTracker), another weight / average
+        scored = self.scored(x, y)
+        if not scored:
+            return self.no_prediction()
+        v = np.asarray([value for value, _, _ in scored])
+        weights = np.asarray([1.0 / max(error, 1e-3) ** self.power for _, error, _ in scored])
+        w = weights / np.sum(weights)
+        mean = float(np.sum(w * v))
+        centre = weighted_median(v, w) if self.median else mean
+        spread = float(np.sqrt(np.sum(w * (v - mean) ** 2)))
+        stop = self.window.push(centre)
+        lower = upper = None
+        if stop or self.need_interval:
+            halves = np.asarray([self.half_width(fit, x, y) for _, _, fit in scored])
+            ok = np.isfinite(halves)
+            if ok.any():
+                lower, upper = clip_interval(*mixture_interval(v[ok], halves[ok], w[ok], self.level))
+        return Prediction(centre, spread, stop, lower, upper)
+
+
+class _SharpTracker(_WeightedTracker):
+    power = 4.0
+
+
+class _MedianTracker(_WeightedTracker):
+    median = True
+
+
+class TriageSharp(Triage):
+    name = "triage_sharp"
+    kind = _SharpTracker
+
+    def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
+        return self.kind(check_target(target_epoch), list(FAMILIES.values()), self.window(), self.triage_epoch,
+                         self.min_drop, self.level)
+
+
+class TriageMedian(TriageSharp):
+    name = "triage_median"
+    kind = _MedianTracker
+
+
+class _PairTracker(Tracker):
+    """PENGUIN and a triage tracker on the same rows."""
+
+    def __init__(self, target_epoch: float, penguin: Tracker, inner: _TriageTracker, mode: str):
+        super().__init__(target_epoch)
+        self.penguin, self.inner, self.mode = penguin, inner, mode
+
+    def fit_requests(self, val_acc: float) -> list[tuple]:
+        return self.inner.fit_requests(val_acc)
+
+    def step(self, train_loss, val_loss) -> Prediction:
+        epoch, acc = self.epochs[-1], self.acc[-1]
+        self.penguin.need_interval = self.inner.need_interval = self.need_interval
+        p = self.penguin.observe(epoch, acc, train_loss, val_loss)
+        t = self.inner.observe(epoch, acc, train_loss, val_loss)
+        if self.inner.verdict:  # not learning: triage's stop
+            return t
+        if self.mode == "penguin_stop":
+            if p.confident and math.isfinite(t.value):
+                return Prediction(t.value, t.uncertainty, True, t.lower, t.upper)
+            return p if p.confident else Prediction(t.value, t.uncertainty, False, t.lower, t.upper)
+        return p if p.confident and not t.confident else t  # combined_horizon
+
+
+class PenguinStop(_Windowed):
+    name = "penguin_stop"
+
+    def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
+        t = check_target(target_epoch)
+        return _PairTracker(t, Penguin(self.N, self.threshold, self.level).tracker(t),
+                            Triage(self.N, self.threshold, level=self.level).tracker(t), "penguin_stop")
+
+
+class CombinedHorizon(_Windowed):
+    name = "combined_horizon"
+
+    def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
+        t = check_target(target_epoch)
+        return _PairTracker(t, Penguin(self.N, self.threshold, self.level).tracker(t),
+                            TriageHorizon(self.N, self.threshold, level=self.level).tracker(t), "combined_horizon")
+
+
+def candidates():
+    return {
+        "penguin": "penguin",
+        "triage (auto)": "triage",
+        "best_fit": "best_fit",
+        "exp3": "exp3",
+        "pow3": "pow3",
+        "triage_horizon": TriageHorizon(),
+        "triage_sharp": TriageSharp(),
+        "triage_median": TriageMedian(),
+        "penguin_stop": PenguinStop(),
+        "combined_horizon": CombinedHorizon(),
+    }
+
+
+def synthetic_sets(where: Path):
+    import saturating_curves
+    from evaluate_speed import make_curves
+
+    for shape in ("exp", "power"):
+        for seed in (7, 8):
+            path = where / f"{shape}{seed}.csv"
+            with open(path, "w", newline="") as handle:
+                w = csv.writer(handle)
+                w.writerow(["id", "epoch", "valAcc", "valLoss", "trainLoss"])
+                w.writerows(saturating_curves.curves(shape, 200, 25, seed))
+            yield f"synthetic {shape}, seed {seed} (per epoch)", load_curves([path]), (20.0, 25.0)
+    yield "make_curves(1000, 2031) (half epochs)", [c for _, c, _ in make_curves(1000, 2031)], (20.0, 40.0)
+
+
+def corpus_sets(paths):
+    from per_epoch_view import per_epoch
+
+    for p in paths:
+        curves = load_curves([p])
+        yield f"{Path(p).name} ({len(curves)} tables, half epochs)", curves, (20.0, 40.0)
+        view = [c for c in (per_epoch(c, 25) for c in curves) if len(c.curve.epochs) >= 25]
+        yield f"{Path(p).name} ({len(view)}, per-epoch view)", view, (20.0, 25.0)
+
+
+def meets(row, penguin) -> bool:
+    return (row["saved"] >= penguin["saved"] and row["mae"] < penguin["mae"] and row["spearman"] > penguin["spearman"]
+            and row["mae"] < row["bsf_mae"] and row["spearman"] > row["bsf_spearman"])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("corpora", nargs="*", help="directories of real tables (each its own set)")
+    ap.add_argument("--no-synthetic", action="store_true", help="only the corpora given")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--csv", help="also write every row to this CSV")
+    args = ap.parse_args(argv)
+    cands = candidates()
+    rows, met = [], {name: [] for name in cands}
+    with tempfile.TemporaryDirectory() as tmp:
+        try:  # the corpora first: a bad path fails before any work
+            corpora = list(corpus_sets(args.corpora))
+        except InputError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        sets = ([] if args.no_synthetic else list(synthetic_sets(Path(tmp)))) + corpora
+        if not sets:
+            ap.error("no curve sets: give corpora or drop --no-synthetic")
+        for label, curves, targets in sets:
+            for target in targets:
+                start = time.perf_counter()
+                outcomes = run_methods(curves, list(cands.values()), target, workers=args.workers)
+                here = []
+                for name, outs in zip(cands, outcomes.values()):
+                    s = score(outs)
+                    here.append(dict(set=label, target=target, method=name, networks=s.networks, saved=s.epochs_saved,
+                                     mae=s.mae, spearman=s.spearman, bsf_mae=s.bsf_mae, bsf_spearman=s.bsf_spearman))
+                penguin = here[0]
+                print(f"\n#### {label}, target {target:g} ({penguin['networks']} curves, {time.perf_counter() - start:.0f} s)\n")
+                print("| method | saved | MAE | Spearman | best-so-far at its stops: MAE / Spearman | goal |")
+                print("|---|---:|---:|---:|---|---|")
+                for r in here:
+                    ok = r["method"] != "penguin" and meets(r, penguin)
+                    r["goal"] = ok
+                    if r["method"] != "penguin":
+                        met[r["method"]].append(ok)
+                    print(f"| {r['method']} | {r['saved']:.3f} | {r['mae']:.2f} | {r['spearman']:.3f} | "
+                          f"{r['bsf_mae']:.2f} / {r['bsf_spearman']:.3f} | {'met' if ok else ''} |", flush=True)
+                rows += here
+    print("\n#### The goal met, cells of (curve set, target)\n")
+    print("| method | cells met |")
+    print("|---|---|")
+    for name, oks in met.items():
+        if name != "penguin":
+            print(f"| {name} | {sum(oks)} of {len(oks)} |")
+    if args.csv:
+        with open(args.csv, "w", newline="") as handle:
+            w = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    # the candidate classes by this module's name, so that worker processes can unpickle them
+    import auto_rules
+
+    sys.exit(auto_rules.main())

@@ -1,0 +1,78 @@
+"""benchmarks/auto_rules.py: the candidate rules for ``auto`` do what they say."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnlife.predict import load_curves, run_methods
+
+SCRIPT = Path(__file__).parent.parent / "benchmarks" / "auto_rules.py"
+
+
+@pytest.fixture(scope="module")
+def rules():
+    spec = importlib.util.spec_from_file_location("auto_rules", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["auto_rules"] = module  # so that worker processes find its classes
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_horizon_threshold(rules):
+    assert [rules.horizon_threshold(x) for x in (10, 20, 40, 80)] == [0.5, 0.5, 1.0, 1.5]
+    assert rules.horizon_threshold(25) == pytest.approx(0.5 * (1 + np.log2(1.25)))
+
+
+def test_weighted_median(rules):
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        n = int(rng.integers(1, 9))
+        v, w = rng.normal(size=n), rng.uniform(0.01, 1, size=n)
+        w = w / w.sum()
+        # the smallest value whose cumulative weight (values in order) reaches half
+        order = np.argsort(v)
+        expected = next(v[i] for k, i in enumerate(order) if w[order[: k + 1]].sum() >= 0.5 * w.sum() - 1e-12)
+        assert rules.weighted_median(v, w) == expected
+    assert rules.weighted_median(np.array([3.0, 1.0, 2.0]), np.full(3, 1 / 3)) == 2.0
+
+
+def test_penguin_stop_stops_with_penguin(rules, reference_dir):
+    from nnlife.predict import Ensemble
+
+    curves = load_curves([reference_dir])
+    out = run_methods(curves, ["penguin", "triage", rules.PenguinStop(), rules.TriageHorizon()], 20, workers=1)
+    penguin, triage, stop, horizon = out.values()
+    learning = 0
+    for c, p, t, s in zip(curves, penguin, triage, stop):
+        if t.stop_epoch == 1.5 and t.uncertainty is None:  # triage's not-learning test: its stop
+            assert (s.stop_epoch, s.predicted) == (t.stop_epoch, t.predicted)
+            continue
+        learning += 1
+        # PENGUIN's stop, the ensemble's prediction on the same rows
+        assert (s.stop_epoch, s.converged) == (p.stop_epoch, p.converged)
+        k = c.curve.epochs.index(s.stop_epoch) + 1
+        v = c.curve
+        expected = Ensemble().predict(v.epochs[:k], v.valAcc[:k], val_loss=v.valLoss[:k], target_epoch=20).value
+        assert s.predicted == expected != p.predicted
+    assert learning == 2
+    # at target 20 of a table (point 40) the horizon threshold is 1.0: stops no later than triage
+    assert all(h.stop_epoch <= t.stop_epoch for h, t in zip(horizon, triage))
+
+
+def test_script_on_the_published_tables(reference_dir, tmp_path):
+    r = subprocess.run([sys.executable, str(SCRIPT), str(reference_dir), "--no-synthetic", "--workers", "1",
+                        "--csv", str(tmp_path / "rows.csv")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "#### reference (3 tables, half epochs), target 20 (3 curves" in r.stdout
+    assert "#### reference (3, per-epoch view), target 25 (3 curves" in r.stdout
+    assert "| triage (auto) | 0 of 4 |" in r.stdout
+    rows = (tmp_path / "rows.csv").read_text().splitlines()
+    assert rows[0] == "set,target,method,networks,saved,mae,spearman,bsf_mae,bsf_spearman,goal"
+    assert len(rows) == 1 + 4 * 10  # 4 cells x 10 methods
+    bad = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "none"), "--no-synthetic"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
