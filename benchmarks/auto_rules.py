@@ -16,8 +16,9 @@ the goal there:
 - every ``CORPUS_DIR`` given (real tables), in its own half-epoch shape (targets 20 and 40)
   and in the per-epoch view of ``per_epoch_view.py`` (whole epochs 1-25; targets 20 and 25).
 
-Candidates: ``penguin``; ``triage`` (today's `auto`); ``best_fit``; ``exp3`` and ``pow3``; and
-five rules defined here, not shipped:
+Candidates: ``penguin``; ``triage`` (`auto` before 2026-12-03); ``penguin_stop`` (PENGUIN's
+stop, or triage's not-learning test, with triage's prediction there: `auto` since); ``best_fit``;
+``exp3`` and ``pow3``; and five rules defined here, not shipped:
 
 - ``triage_horizon``: triage whose stability threshold grows with the distance to the target,
   ``0.5 * (1 + log2(x_target / 20))`` points beyond point 20 (1.0 at point 40, 1.5 at 80:
@@ -27,8 +28,8 @@ five rules defined here, not shipped:
   ``** 2`` (closer to the best family, still averaged);
 - ``triage_median``: triage whose ensemble is the weighted median of the families' predictions
   instead of their weighted mean (one family far off moves it less);
-- ``penguin_stop``: stop where PENGUIN stops (or at triage's not-learning test), predict with
-  triage's ensemble there;
+- ``triage_prequential``: triage whose held-out error of a family averages the errors of its
+  fits at every split point of the prefix's second half, not one (weights that move less);
 - ``combined_horizon``: PENGUIN and ``triage_horizon`` side by side, stopped by whichever is
   confident first, with that one's prediction (``combined`` with the horizon threshold).
 
@@ -53,6 +54,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
+from nnlife import family_fit  # noqa: E402
 from nnlife.curves import FAMILIES  # noqa: E402
 from nnlife.errors import InputError  # noqa: E402
 from nnlife.predict import Penguin, Triage, load_curves, run_methods, score  # noqa: E402
@@ -140,12 +142,39 @@ class TriageMedian(TriageSharp):
     kind = _MedianTracker
 
 
-class _PairTracker(Tracker):
-    """PENGUIN and a triage tracker on the same rows."""
+class _PrequentialTracker(_TriageTracker):
+    """triage whose held-out error of a family is the root mean of the squared held-out RMSEs
+    of its fits on the first ``n - h`` to ``n - 2`` rows, each on the rows after it
+    (prequential: every earlier split point, not one), so the weights move less from row to row."""
 
-    def __init__(self, target_epoch: float, penguin: Tracker, inner: _TriageTracker, mode: str):
+    def held_out_error(self, name, x, y):
+        n = len(y)
+        h = max(2, n // 2)
+        history = self.fits[name]
+        squares = []
+        for m in range(n - h, n - 1):
+            earlier = history[m - 1] if m - 1 >= 0 else None
+            if earlier is None:
+                continue
+            rmse = family_fit.rmse_from(family_fit.CODES[earlier.family.name], earlier.array, x, y, m)
+            squares.append((100.0 * (earlier.rmse if math.isnan(rmse) else rmse)) ** 2)
+        if not squares:
+            return super().held_out_error(name, x, y)
+        return math.sqrt(sum(squares) / len(squares))
+
+
+class TriagePrequential(TriageSharp):
+    name = "triage_prequential"
+    kind = _PrequentialTracker
+
+
+class _PairTracker(Tracker):
+    """PENGUIN and a triage tracker on the same rows, stopped by whichever is confident first
+    (``nnlife.predict.combined``'s rule with another triage)."""
+
+    def __init__(self, target_epoch: float, penguin: Tracker, inner: _TriageTracker):
         super().__init__(target_epoch)
-        self.penguin, self.inner, self.mode = penguin, inner, mode
+        self.penguin, self.inner = penguin, inner
 
     def fit_requests(self, val_acc: float) -> list[tuple]:
         return self.inner.fit_requests(val_acc)
@@ -157,20 +186,7 @@ class _PairTracker(Tracker):
         t = self.inner.observe(epoch, acc, train_loss, val_loss)
         if self.inner.verdict:  # not learning: triage's stop
             return t
-        if self.mode == "penguin_stop":
-            if p.confident and math.isfinite(t.value):
-                return Prediction(t.value, t.uncertainty, True, t.lower, t.upper)
-            return p if p.confident else Prediction(t.value, t.uncertainty, False, t.lower, t.upper)
-        return p if p.confident and not t.confident else t  # combined_horizon
-
-
-class PenguinStop(_Windowed):
-    name = "penguin_stop"
-
-    def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
-        t = check_target(target_epoch)
-        return _PairTracker(t, Penguin(self.N, self.threshold, self.level).tracker(t),
-                            Triage(self.N, self.threshold, level=self.level).tracker(t), "penguin_stop")
+        return p if p.confident and not t.confident else t
 
 
 class CombinedHorizon(_Windowed):
@@ -179,20 +195,21 @@ class CombinedHorizon(_Windowed):
     def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
         t = check_target(target_epoch)
         return _PairTracker(t, Penguin(self.N, self.threshold, self.level).tracker(t),
-                            TriageHorizon(self.N, self.threshold, level=self.level).tracker(t), "combined_horizon")
+                            TriageHorizon(self.N, self.threshold, level=self.level).tracker(t))
 
 
 def candidates():
     return {
         "penguin": "penguin",
-        "triage (auto)": "triage",
+        "triage (auto before)": "triage",
         "best_fit": "best_fit",
         "exp3": "exp3",
         "pow3": "pow3",
         "triage_horizon": TriageHorizon(),
         "triage_sharp": TriageSharp(),
         "triage_median": TriageMedian(),
-        "penguin_stop": PenguinStop(),
+        "triage_prequential": TriagePrequential(),
+        "penguin_stop (auto)": "penguin_stop",
         "combined_horizon": CombinedHorizon(),
     }
 

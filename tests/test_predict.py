@@ -177,7 +177,7 @@ TRUE_PARAMS = {
 
 def test_every_family_has_a_case():
     assert set(TRUE_PARAMS) == set(FAMILIES)
-    assert set(METHODS) == {"penguin", "menndl", *FAMILIES, "best_fit", "ensemble", "triage", "combined", "last",
+    assert set(METHODS) == {"penguin", "menndl", *FAMILIES, "best_fit", "ensemble", "triage", "combined", "penguin_stop", "last",
                             "best_so_far", "auto"}
 
 
@@ -627,16 +627,17 @@ def test_interval_stopping_rule():
 # auto and plug-ins
 
 
-def test_auto_is_triage_by_its_own_name(reference_paths):
-    table = read_table(reference_paths[1])
-    auto, triage = simulate("auto", table, 20), simulate("triage", table, 20)
-    assert auto.method == "auto" and dataclasses.replace(auto, method="triage") == triage
-    stopper = OnlineStopper("auto", 20)  # the path a campaign's --early-stop auto takes
-    c = table.curve
-    for row in zip(c.epochs, c.valAcc, c.trainLoss, c.valLoss):
-        if stopper.observe(*row):
-            break
-    assert dataclasses.replace(stopper.result(), actual=auto.actual, ID=auto.ID) == auto
+def test_auto_is_penguin_stop_by_its_own_name(reference_paths):
+    for path in reference_paths:
+        table = read_table(path)
+        auto, rule = simulate("auto", table, 20), simulate("penguin_stop", table, 20)
+        assert auto.method == "auto" and dataclasses.replace(auto, method="penguin_stop") == rule
+        stopper = OnlineStopper("auto", 20)  # the path a campaign's --early-stop auto takes
+        c = table.curve
+        for row in zip(c.epochs, c.valAcc, c.trainLoss, c.valLoss):
+            if stopper.observe(*row):
+                break
+        assert dataclasses.replace(stopper.result(), actual=auto.actual, ID=auto.ID) == auto
     assert "auto" in METHODS  # campaign --early-stop checks its name against METHODS
     [s] = evaluate([table], ["auto"], 20, workers=1)
     assert s.method == "auto"

@@ -32,7 +32,11 @@ Methods (:data:`METHODS`, and ``docs/predictors.md``):
   there and predict the last accuracy), then ``ensemble`` for the others (:class:`Triage`).
 - ``last``, ``best_so_far``: plain baselines, stopping every network at ``budget`` (default
   0.25) of the target epoch and predicting the last, or the best, accuracy seen.
-- ``auto``: the method recommended for early stopping (today ``triage``; :class:`Auto`).
+- ``combined``: ``penguin`` and ``triage`` on the same rows, stopped by whichever is confident
+  first, with that one's prediction.
+- ``penguin_stop``: stopped where ``penguin`` stops (or at triage's not-learning test), with
+  triage's prediction there (:class:`PenguinStop`).
+- ``auto``: the method recommended for early stopping (today ``penguin_stop``; :class:`Auto`).
 - ``learned:MODEL``: a model fitted on a corpus by ``nnlife predictor fit``
   (:mod:`nnlife.predict.learned`).
 - ``package.module:Class``: a user's :class:`Predictor`.
@@ -109,6 +113,7 @@ from .methods import (
     Triage,
     _fit_shared,
 )
+from .combined import Combined, PenguinStop
 from .registry import METHODS, Auto, WidthStop, load_plugin, make_predictor
 
 __all__ = [name for name in dir() if not name.startswith("__")]

@@ -1,5 +1,7 @@
-"""``combined``: PENGUIN and triage side by side, stopped by whichever is confident first
-(docs/predictors.md).
+"""``combined`` and ``penguin_stop``: PENGUIN and triage side by side (docs/predictors.md).
+
+``combined`` stops by whichever is confident first. ``penguin_stop`` stops where PENGUIN does
+(or at triage's not-learning test) and predicts with triage's ensemble there.
 
 PENGUIN's rule stops early; the ensemble behind ``triage`` extrapolates better on curves that
 learn but agrees with itself later, and stops the networks that do not learn at all earlier.
@@ -11,6 +13,8 @@ on the curves where triage is confident earlier, with triage's prediction there.
 """
 
 from __future__ import annotations
+
+import math
 
 from .core import DEFAULT_LEVEL, DEFAULT_N, DEFAULT_TARGET_EPOCH, DEFAULT_THRESHOLD, Prediction, Tracker, _Windowed, check_target
 from .methods import Penguin, Triage
@@ -48,3 +52,79 @@ class _CombinedTracker(Tracker):
         p = self.penguin.observe(epoch, acc, train_loss, val_loss)
         t = self.triage.observe(epoch, acc, train_loss, val_loss)
         return p if p.confident and not t.confident else t
+
+
+class PenguinStop(_Windowed):
+    """PENGUIN's stop, triage's prediction.
+
+    PENGUIN's model is rigid (three parameters, one shape), so its predictions agree with each
+    other early; that is when it stops. The ensemble behind ``triage`` extrapolates better on
+    curves of other shapes but agrees with itself later. ``penguin_stop`` feeds both the same
+    rows and stops exactly where PENGUIN's rule does (same ``N`` and ``threshold``), or earlier
+    where triage's not-learning test stops a network, and reports triage's prediction and
+    predictive interval at that row (PENGUIN's own where the ensemble has none yet: fewer
+    than five rows, or no family fitted). Nothing is tuned: on every curve it trains no longer than
+    PENGUIN, and it differs from PENGUIN only in what it predicts.
+    """
+
+    name = "penguin_stop"
+
+    def __init__(self, N: int = DEFAULT_N, threshold: float = DEFAULT_THRESHOLD, level: float = DEFAULT_LEVEL):
+        super().__init__(N, threshold, level)
+
+    def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
+        target = check_target(target_epoch)
+        return _PenguinStopTracker(target, Penguin(self.N, self.threshold, self.level).tracker(target),
+                                   Triage(self.N, self.threshold, level=self.level).tracker(target))
+
+
+class _PenguinStopTracker(_CombinedTracker):
+    def step(self, train_loss, val_loss) -> Prediction:
+        epoch, acc = self.epochs[-1], self.acc[-1]
+        self.penguin.need_interval = self.need_interval
+        self.triage.spec = self.spec
+        p = self.penguin.observe(epoch, acc, train_loss, val_loss)
+        # triage's interval is needed where PENGUIN stops, even when triage itself does not
+        self.triage.need_interval = self.need_interval or p.confident
+        t = self.triage.observe(epoch, acc, train_loss, val_loss)
+        if self.triage.verdict:  # not learning: triage stops here, with the last accuracy
+            return t
+        if not p.confident:
+            return Prediction(t.value, t.uncertainty, False, t.lower, t.upper)
+        if t.uncertainty is None or not math.isfinite(t.value):  # the ensemble has no fit yet
+            return p
+        return Prediction(t.value, t.uncertainty, True, t.lower, t.upper)
+
+
+class _ReplayedPenguin(Tracker):
+    """PENGUIN's decisions on a curve already replayed, from its outcome (anything with
+    ``converged``, ``stop_epoch``, ``predicted``, ``lower``, ``upper``): confident at its stop
+    row only, with its prediction there. So that an evaluation that has PENGUIN's outcomes
+    gets ``penguin_stop``'s without fitting PENGUIN again; the rows before the stop are not
+    used by ``penguin_stop`` (it reports triage's there)."""
+
+    def __init__(self, target_epoch: float, outcome):
+        super().__init__(target_epoch)
+        self.outcome = outcome
+
+    def step(self, train_loss, val_loss) -> Prediction:
+        o = self.outcome
+        if o.converged and self.epochs[-1] == o.stop_epoch:
+            return Prediction(o.predicted, o.uncertainty, True, o.lower, o.upper)
+        return self.no_prediction()
+
+
+class KnownPenguinStop(_Windowed):
+    """``penguin_stop`` (or ``auto``, its subclass) on one curve whose PENGUIN outcome, with the
+    same ``N``, ``threshold``, ``level`` and target, is known: the same decisions as ``rule``
+    itself (tested), PENGUIN's fits not made again."""
+
+    def __init__(self, rule: PenguinStop, penguin_outcome):
+        super().__init__(rule.N, rule.threshold, rule.level)
+        self.name = rule.name
+        self.penguin_outcome = penguin_outcome
+
+    def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
+        target = check_target(target_epoch)
+        return _PenguinStopTracker(target, _ReplayedPenguin(target, self.penguin_outcome),
+                                   Triage(self.N, self.threshold, level=self.level).tracker(target))

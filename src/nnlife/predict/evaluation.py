@@ -20,9 +20,9 @@ from ..errors import InputError, NoTablesError
 from ..outputs import atomic_output
 from ..table import Curve, Table, find_tables, is_parquet, read_table
 from .core import DEFAULT_LEVEL, DEFAULT_N, DEFAULT_TARGET_EPOCH, DEFAULT_THRESHOLD, Predictor, check_target, past
-from .combined import Combined
+from .combined import Combined, KnownPenguinStop, PenguinStop
 from .methods import DEFAULT_BUDGET, prefill_fits
-from .registry import METHODS, make_predictor
+from .registry import METHODS, Auto, make_predictor
 
 
 @dataclass(frozen=True)
@@ -244,17 +244,26 @@ def _simulate_chunk(task) -> list[list[Outcome]]:
     rather than Python's per call."""
     curves, methods, target_epoch, params = task
     # PENGUIN's fits are exact, one prefix at a time (_penguin_outcomes); ``combined`` is
-    # PENGUIN's and triage's outcomes put together (combine_outcomes), so it fits nothing again
+    # PENGUIN's and triage's outcomes put together (combine_outcomes), so it fits nothing again;
+    # ``penguin_stop`` and ``auto`` (the same rule) are replayed once, on PENGUIN's outcomes
+    # (KnownPenguinStop), so PENGUIN is not fitted again either
     wanted = list(dict.fromkeys(methods))
-    replayed = [m for m in wanted if m not in ("penguin", "combined")]
+    stop_rules = [m for m in wanted if isinstance(m, str) and METHODS.get(m) in (PenguinStop, Auto)]
+    replayed = [m for m in wanted if m not in ("penguin", "combined") and m not in stop_rules]
     if "combined" in wanted and "triage" not in replayed:
         replayed.append("triage")
     done: dict = {}
-    if "penguin" in wanted or "combined" in wanted:
+    if "penguin" in wanted or "combined" in wanted or stop_rules:
         done["penguin"] = _penguin_outcomes(curves, target_epoch, params)
     done.update(zip(replayed, zip(*_replay(curves, replayed, target_epoch, params)) if curves else ()))
     if "combined" in wanted:
         done["combined"] = [combine_outcomes(p, t) for p, t in zip(done["penguin"], done["triage"])]
+    if stop_rules:
+        rule = make_predictor("penguin_stop", **params)
+        known = [[KnownPenguinStop(rule, p)] for p in done["penguin"]]
+        outcomes = [o for [o] in _replay(curves, known, target_epoch, params)]
+        for m in stop_rules:
+            done[m] = [dataclasses.replace(o, method=METHODS[m].name) for o in outcomes]
     return [[done[m][i] for m in methods] for i in range(len(curves))]
 
 
@@ -272,15 +281,18 @@ def _penguin_outcomes(curves, target_epoch, params) -> list[Outcome]:
 
 
 def _replay(curves, methods, target_epoch, params) -> list[list[Outcome]]:
+    """Every method on every curve, the curves side by side (their fits batched row by row).
+    ``methods``: the same for every curve, or one list of predictors per curve."""
     if not methods:
         return [[] for _ in curves]
-    predictors = [make_predictor(m, **params) for m in methods]  # made once (a model file is read once)
+    per_curve = len(methods) == len(curves) and all(isinstance(m, list) for m in methods)
+    predictors = None if per_curve else [make_predictor(m, **params) for m in methods]  # made once (a model file is read once)
     runs = []  # per curve: (rows up to the target, stoppers, actual)
-    for c in curves:
+    for i, c in enumerate(curves):
         k = target_index(c, target_epoch)
         curve = c.curve
         rows = list(zip(curve.epochs, curve.valAcc, curve.trainLoss, curve.valLoss))[: k + 1]
-        stoppers = [OnlineStopper(m, target_epoch, spec=c.spec, **params) for m in predictors]
+        stoppers = [OnlineStopper(m, target_epoch, spec=c.spec, **params) for m in (methods[i] if per_curve else predictors)]
         actual = float(curve.valAcc[k]) if k < len(curve) else None
         runs.append((rows, stoppers, actual))
     for r in range(max((len(rows) for rows, _, _ in runs), default=0)):
