@@ -17,8 +17,9 @@ over networks (``--resamples`` resamples of the networks with replacement, every
 on the same resample) gives, per method, the share of resamples in which it saves at least as
 many epochs as penguin, has a lower MAE, a higher Spearman, and all three at once.
 
-Then, for the methods that combine families (`ensemble`, `best_fit`, and `triage`, which is
-`auto`), a savings-matched comparison: the method rerun with larger stability thresholds, and the smallest threshold at which it saves at least as many epochs
+Then, for the methods that combine families (`ensemble`, `best_fit`, and `triage`, `auto`
+before 2026-12-03; today's `auto`, `penguin_stop`, saves what `penguin` saves by construction),
+a savings-matched comparison: the method rerun with larger stability thresholds, and the smallest threshold at which it saves at least as many epochs
 as `penguin`, with its MAE and rank correlation next to penguin's.
 
 With `--learned-cv`, the learned method (`nnlife predictor fit`) is measured under
