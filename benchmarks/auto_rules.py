@@ -58,7 +58,7 @@ from nnlife import family_fit  # noqa: E402
 from nnlife.curves import FAMILIES  # noqa: E402
 from nnlife.errors import InputError  # noqa: E402
 from nnlife.predict import Penguin, Triage, load_curves, run_methods, score  # noqa: E402
-from nnlife.predict.core import DEFAULT_TARGET_EPOCH, Prediction, Tracker, _Windowed, check_target, clip_interval, mixture_interval  # noqa: E402
+from nnlife.predict.core import DEFAULT_TARGET_EPOCH, Prediction, Tracker, _Windowed, check_target  # noqa: E402
 from nnlife.predict.methods import _TriageTracker  # noqa: E402
 
 HORIZON_BASE = 20.0  # the point index up to which the horizon threshold is PENGUIN's 0.5
@@ -94,30 +94,16 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
 
 class _WeightedTracker(_TriageTracker):
     """triage whose ensemble weights are ``1 / held-out error ** power``, combined by their
-    weighted mean or weighted median."""
+    weighted mean or weighted median (the ensemble's hooks, nnlife.predict.methods)."""
 
     power = 2.0
     median = False
 
-    def combine(self, x, y) -> Prediction:
-        # the ensemble's combine (nnlife.predict.methods._EnsembleTracker), another weight / average
-        scored = self.scored(x, y)
-        if not scored:
-            return self.no_prediction()
-        v = np.asarray([value for value, _, _ in scored])
-        weights = np.asarray([1.0 / max(error, 1e-3) ** self.power for _, error, _ in scored])
-        w = weights / np.sum(weights)
-        mean = float(np.sum(w * v))
-        centre = weighted_median(v, w) if self.median else mean
-        spread = float(np.sqrt(np.sum(w * (v - mean) ** 2)))
-        stop = self.window.push(centre)
-        lower = upper = None
-        if stop or self.need_interval:
-            halves = np.asarray([self.half_width(fit, x, y) for _, _, fit in scored])
-            ok = np.isfinite(halves)
-            if ok.any():
-                lower, upper = clip_interval(*mixture_interval(v[ok], halves[ok], w[ok], self.level))
-        return Prediction(centre, spread, stop, lower, upper)
+    def weights(self, errors):
+        return np.asarray([1.0 / max(error, 1e-3) ** self.power for error in errors])
+
+    def centre(self, v, w, mean):
+        return weighted_median(v, w) if self.median else mean
 
 
 class _SharpTracker(_WeightedTracker):

@@ -401,23 +401,32 @@ class Ensemble(_Windowed):
 
 
 class _EnsembleTracker(_FamilyTracker):
+    def weights(self, errors: list[float]) -> np.ndarray:
+        """The families' weights (unnormalised) from their held-out errors: ``1 / error ** 2``."""
+        return np.asarray([1.0 / max(error, 1e-3) ** 2 for error in errors])  # a perfect fit must not divide by 0
+
+    def centre(self, v: np.ndarray, w: np.ndarray, mean: float) -> float:
+        """The prediction from the families' values and normalised weights: their weighted mean."""
+        return mean
+
     def combine(self, x, y) -> Prediction:
         scored = self.scored(x, y)
         if not scored:
             return self.no_prediction()
         v = np.asarray([value for value, _, _ in scored])
-        weights = np.asarray([1.0 / max(error, 1e-3) ** 2 for _, error, _ in scored])  # a perfect fit must not divide by 0
+        weights = self.weights([error for _, error, _ in scored])
         w = weights / np.sum(weights)
         mean = float(np.sum(w * v))
         spread = float(np.sqrt(np.sum(w * (v - mean) ** 2)))
-        stop = self.window.push(mean)
+        centre = self.centre(v, w, mean)
+        stop = self.window.push(centre)
         lower = upper = None
         if stop or self.need_interval:
             halves = np.asarray([self.half_width(fit, x, y) for _, _, fit in scored])
             ok = np.isfinite(halves)
             if ok.any():
                 lower, upper = clip_interval(*mixture_interval(v[ok], halves[ok], w[ok], self.level))
-        return Prediction(mean, spread, stop, lower, upper)
+        return Prediction(centre, spread, stop, lower, upper)
 
 
 # --------------------------------------------------------------------------------------
