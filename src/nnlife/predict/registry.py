@@ -30,7 +30,7 @@ class Auto(PenguinStop):
     (PENGUIN's stop, or triage's not-learning test, with triage's prediction there): on every
     curve it trains no longer than ``penguin``; of the rules compared in
     ``benchmarks/README.md`` ("`auto` chosen again") it met the goal against ``penguin`` in the
-    most (corpus, shape, target) cells, and in every per-epoch view of the real corpora. What
+    most (corpus, shape, target) cells, though not in all. What
     ``auto`` is may change when the evidence does; its rule is then stated here and in the
     README."""
 
