@@ -74,8 +74,11 @@ class PenguinStop(_Windowed):
 
     def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
         target = check_target(target_epoch)
-        return _PenguinStopTracker(target, Penguin(self.N, self.threshold, self.level).tracker(target),
-                                   Triage(self.N, self.threshold, level=self.level).tracker(target))
+        return self._tracker(target, Penguin(self.N, self.threshold, self.level).tracker(target))
+
+    def _tracker(self, target: float, penguin: Tracker) -> Tracker:
+        """The rule's state on one curve, with ``penguin`` as PENGUIN's decisions."""
+        return _PenguinStopTracker(target, penguin, Triage(self.N, self.threshold, level=self.level).tracker(target))
 
 
 class _PenguinStopTracker(_CombinedTracker):
@@ -114,7 +117,7 @@ class _ReplayedPenguin(Tracker):
         return self.no_prediction()
 
 
-class KnownPenguinStop(_Windowed):
+class KnownPenguinStop(PenguinStop):
     """``penguin_stop`` (or ``auto``, its subclass) on one curve whose PENGUIN outcome, with the
     same ``N``, ``threshold``, ``level`` and target, is known: the same decisions as ``rule``
     itself (tested), PENGUIN's fits not made again."""
@@ -126,5 +129,4 @@ class KnownPenguinStop(_Windowed):
 
     def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
         target = check_target(target_epoch)
-        return _PenguinStopTracker(target, _ReplayedPenguin(target, self.penguin_outcome),
-                                   Triage(self.N, self.threshold, level=self.level).tracker(target))
+        return self._tracker(target, _ReplayedPenguin(target, self.penguin_outcome))
