@@ -24,3 +24,6 @@ PYTHON=${PYTHON:-python3}
 # on a GPU machine install the CUDA build of your choice instead, before this script).
 python -c "import torch" 2>/dev/null || pip install -q torch==2.13.0
 pip install -q -e '.[test,ray]'
+# compile nnlife's numba solvers into their on-disk cache now (about 30 s, once), so that the
+# first `nnlife evaluate` does not spend that time in every worker
+.venv/bin/python -c "from nnlife.predict import warm_up; warm_up()"

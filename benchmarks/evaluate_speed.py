@@ -22,7 +22,8 @@ of random networks never learn:
 
 It then times, each as a command in a fresh process (start-up and reading the tables
 included): ``nnlife evaluate DIR --target-epoch 20 --workers W`` of every built-in method with
-this tree's nnlife, and the same command with today's implementation (the tree at
+this tree's nnlife (``--repeats`` times, default 3: the median and the range are printed), and
+the same command with today's implementation (the tree at
 ``--baseline``, a git revision, default 9637299: the commit the ``penguinfit`` branch started
 from, ``git merge-base penguinfit main``, the last tree whose PENGUIN fits call
 ``scipy.optimize.curve_fit`` itself rather than nnlife.penguin_fit) on the first
@@ -31,7 +32,14 @@ the ratio, and, on the plain subset, the agreement of every method's decisions w
 predictions identical, required 100 %; every other method likewise, with the largest
 difference of the predictions).
 
-    python benchmarks/evaluate_speed.py [--count 6000] [--plain-count 100] [--workers 2] [--dir DIR]
+nnlife's solvers are compiled by numba on their first use and cached next to their source
+(``__pycache__``), so the first command after an install or a change of those files spends
+some 30 s of each worker compiling them. Before the timed runs each tree evaluates the plain
+subset once, untimed, so that every timed run, of either tree, finds its cache warm (as a
+user's second and later runs do); that first run's time is printed on its own, as the one-off
+cost it is.
+
+    python benchmarks/evaluate_speed.py [--count 6000] [--plain-count 100] [--workers 2] [--repeats 3] [--dir DIR]
 """
 
 from __future__ import annotations
@@ -197,23 +205,26 @@ def run_evaluate(src: Path, data: Path, workers: int, csv_out: Path, outcomes_di
 
 
 OUTCOMES_SCRIPT = """
-import sys, pickle
+import sys, json
 from nnlife.predict import METHODS, load_curves, run_methods
 tables = load_curves([sys.argv[1]])
 methods = sys.argv[4].split(",") if len(sys.argv) > 4 else list(METHODS)
 res = run_methods(tables, methods, 20, workers=int(sys.argv[2]))
-pickle.dump({m: [(o.ID, o.converged, o.stop_epoch, o.predicted) for o in v] for m, v in res.items()}, open(sys.argv[3], 'wb'))
+with open(sys.argv[3], 'w') as handle:
+    json.dump({m: [(o.ID, o.converged, o.stop_epoch, o.predicted) for o in v] for m, v in res.items()}, handle)
 """
 
 
 def outcomes(src: Path, data: Path, workers: int, out: Path, methods: str | None = None) -> dict:
-    import pickle
+    """``{method: [(ID, converged, stop epoch, prediction)]}`` of ``src``'s nnlife on ``data``
+    (through JSON, which keeps ``nan`` and every float's bits)."""
+    import json
 
     env = dict(os.environ, PYTHONPATH=str(src))
     cmd = [sys.executable, "-c", OUTCOMES_SCRIPT, str(data), str(workers), str(out)] + ([methods] if methods else [])
     subprocess.run(cmd, check=True, env=env)
-    with open(out, "rb") as handle:
-        return pickle.load(handle)
+    with open(out) as handle:
+        return {m: [tuple(o) for o in v] for m, v in json.load(handle).items()}
 
 
 def main(argv=None) -> int:
@@ -221,6 +232,7 @@ def main(argv=None) -> int:
     p.add_argument("--count", type=int, default=6000)
     p.add_argument("--plain-count", type=int, default=100)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3, help="timed runs of this tree on all curves (the median counts)")
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--real", action="append", default=None,
                    help=f"a directory of real tables to resample (repeatable; default {DEFAULT_REAL}, if present)")
@@ -242,9 +254,15 @@ def main(argv=None) -> int:
         plain_src = baseline_tree(args.baseline, work / "baseline")
         here_src = ROOT / "src"
 
-        t_new, c_new = run_evaluate(here_src, full, args.workers, work / "new.csv")
-        print(f"nnlife evaluate, {len(curves)} curves, every method, {args.workers} workers: {t_new:.1f} s wall, "
-              f"{c_new:.1f} s CPU", flush=True)
+        for name, src in (("this tree", here_src), (f"today's implementation ({args.baseline})", plain_src)):
+            t_first, c_first = run_evaluate(src, subset, args.workers, work / "warm.csv")
+            print(f"{name}, first run on the {args.plain_count}-curve subset (compiles what its cache lacks, "
+                  f"untimed below): {t_first:.1f} s wall, {c_first:.1f} s CPU", flush=True)
+        runs = sorted(run_evaluate(here_src, full, args.workers, work / "new.csv") for _ in range(args.repeats))
+        t_new, c_new = runs[len(runs) // 2]
+        print(f"nnlife evaluate, {len(curves)} curves, every method, {args.workers} workers, median of "
+              f"{len(runs)}: {t_new:.1f} s wall, {c_new:.1f} s CPU (wall {runs[0][0]:.1f} to {runs[-1][0]:.1f} s)",
+              flush=True)
         t_plain_sub, c_plain_sub = run_evaluate(plain_src, subset, args.workers, work / "plain.csv")
         per_curve_plain = t_plain_sub / args.plain_count
         t_plain = per_curve_plain * len(curves)

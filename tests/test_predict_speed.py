@@ -218,3 +218,33 @@ def test_replaying_curves_side_by_side_decides_as_one_at_a_time(reference_paths)
     alone = run_methods(curves, ["combined"], 20, workers=1)["combined"]  # without penguin and triage asked for
     assert repr(alone) == repr(together["combined"])
     assert any(o.converged for o in alone)
+
+
+WARM_CHECK = """
+import sys
+from nnlife.predict import warm_up
+from nnlife import family_fit, penguin_compiled
+warm_up()
+for name in ("solve_batch", "value_at", "rmse_from", "predictive", "mixture_interval"):
+    if name == "mixture_interval" and not family_fit.NDTR_BOUND:  # numpy's interval then
+        print(name, 1, 0)
+        continue
+    s = getattr(family_fit, name).stats
+    print(name, sum(s.cache_hits.values()), sum(s.cache_misses.values()))
+s = penguin_compiled.fit_arrays.stats
+print("fit_arrays", sum(s.cache_hits.values()), sum(s.cache_misses.values()))
+"""
+
+
+def test_warm_up_leaves_every_solver_in_the_cache():
+    # install.sh's warm_up(): a later process loads every compiled solver the evaluation uses
+    # from numba's cache (hits, no compilation), so its first evaluation compiles nothing
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", "from nnlife.predict import warm_up; warm_up()"], check=True)
+    out = subprocess.run([sys.executable, "-c", WARM_CHECK], check=True, capture_output=True, text=True).stdout
+    rows = [line.split() for line in out.splitlines()]
+    assert [r[0] for r in rows] == ["solve_batch", "value_at", "rmse_from", "predictive", "mixture_interval", "fit_arrays"]
+    for name, hits, misses in rows:
+        assert int(hits) >= 1 and int(misses) == 0, (name, hits, misses)

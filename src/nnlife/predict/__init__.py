@@ -95,6 +95,7 @@ from .evaluation import (
     simulate,
     spearman,
     top_fraction,
+    warm_up,
     write_csv,
 )
 from .methods import (

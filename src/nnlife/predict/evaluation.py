@@ -295,10 +295,12 @@ def _replay(curves, methods, target_epoch, params) -> list[list[Outcome]]:
         stoppers = [OnlineStopper(m, target_epoch, spec=c.spec, **params) for m in (methods[i] if per_curve else predictors)]
         actual = float(curve.valAcc[k]) if k < len(curve) else None
         runs.append((rows, stoppers, actual))
+    active = [(rows, s) for rows, stoppers, _ in runs for s in stoppers]  # in order; shrinks as they stop
     for r in range(max((len(rows) for rows, _, _ in runs), default=0)):
-        live = [(rows[r], s) for rows, stoppers, _ in runs if r < len(rows) for s in stoppers if not s.converged]
-        if not live:
+        active = [(rows, s) for rows, s in active if r < len(rows) and not s.converged]
+        if not active:
             break
+        live = [(rows[r], s) for rows, s in active]
         prefill_fits([key for row, s in live for key in s.fit_requests(row[0], row[1])])
         for row, s in live:
             s.observe(*row)
@@ -351,6 +353,25 @@ def run_methods(
             chunks = list(pool.map(_simulate_chunk, tasks))
     per_curve = [outcomes for chunk in chunks for outcomes in chunk]
     return {key: [outcomes[i] for outcomes in per_curve] for i, key in enumerate(keys)}
+
+
+def warm_up() -> float:
+    """Compile nnlife's numba solvers (:mod:`nnlife.family_fit`, :mod:`nnlife.penguin_compiled`)
+    into their on-disk cache now, by replaying every built-in method on two made-up curves (one
+    learning, one flat) in this process; returns the seconds it took. numba compiles a function
+    on its first call and caches it next to its source, so without this the first evaluation
+    after an install (or an upgrade) spends some 30 s of every worker compiling the same code;
+    ``install.sh`` calls it once. Harmless to call again (it then loads the cache, well under a
+    second)."""
+    import time
+
+    start = time.perf_counter()
+    t = 0.5 * np.arange(1, 81)
+    rise = 1.0 - np.exp(-t / 3.0)
+    learning = Curve.from_halves(2.3 - 1.5 * rise, 2.3 - 1.4 * rise, 10.0 + 70.0 * rise + 0.3 * np.sin(7 * t))
+    flat = Curve.from_halves(np.full(80, 2.3026), np.full(80, 2.3026), np.full(80, 10.0))
+    run_methods([learning, flat], list(METHODS), 20.0, workers=1)
+    return time.perf_counter() - start
 
 
 def predict_tables(
