@@ -18,7 +18,7 @@ the goal there:
 
 Candidates: ``penguin``; ``triage`` (`auto` before 2026-12-03); ``penguin_stop`` (PENGUIN's
 stop, or triage's not-learning test, with triage's prediction there: `auto` since); ``best_fit``;
-``exp3`` and ``pow3``; and five rules defined here, not shipped:
+``exp3`` and ``pow3``; and six rules defined here, not shipped:
 
 - ``triage_horizon``: triage whose stability threshold grows with the distance to the target,
   ``0.5 * (1 + log2(x_target / 20))`` points beyond point 20 (1.0 at point 40, 1.5 at 80:
@@ -31,7 +31,10 @@ stop, or triage's not-learning test, with triage's prediction there: `auto` sinc
 - ``triage_prequential``: triage whose held-out error of a family averages the errors of its
   fits at every split point of the prefix's second half, not one (weights that move less);
 - ``combined_horizon``: PENGUIN and ``triage_horizon`` side by side, stopped by whichever is
-  confident first, with that one's prediction (``combined`` with the horizon threshold).
+  confident first, with that one's prediction (``combined`` with the horizon threshold);
+- ``penguin_stop_mean``: ``penguin_stop``'s stops, predicting there the plain mean of PENGUIN's
+  and triage's predictions (PENGUIN's model is the better one on exponential-shaped curves,
+  the ensemble on the others; the mean has nothing to tune).
 
 Prints one markdown table per curve set and target (saved / MAE / Spearman, best-so-far MAE /
 Spearman at the method's stops, and ``goal`` when the row meets all five), then how many of
@@ -59,6 +62,7 @@ from nnlife.curves import FAMILIES  # noqa: E402
 from nnlife.errors import InputError  # noqa: E402
 from nnlife.predict import Penguin, Triage, load_curves, run_methods, score  # noqa: E402
 from nnlife.predict.core import DEFAULT_TARGET_EPOCH, Prediction, Tracker, _Windowed, check_target  # noqa: E402
+from nnlife.predict.combined import PenguinStop, _PenguinStopTracker  # noqa: E402
 from nnlife.predict.methods import _TriageTracker  # noqa: E402
 
 HORIZON_BASE = 20.0  # the point index up to which the horizon threshold is PENGUIN's 0.5
@@ -184,6 +188,37 @@ class CombinedHorizon(_Windowed):
                             TriageHorizon(self.N, self.threshold, level=self.level).tracker(t))
 
 
+class _MeanStopTracker(_PenguinStopTracker):
+    """penguin_stop's rows and stops, predicting the mean of PENGUIN's and triage's predictions
+    (and of their interval bounds) where PENGUIN stops."""
+
+    def step(self, train_loss, val_loss) -> Prediction:
+        epoch, acc = self.epochs[-1], self.acc[-1]
+        self.penguin.need_interval = self.need_interval
+        p = self.penguin.observe(epoch, acc, train_loss, val_loss)
+        self.triage.need_interval = self.need_interval or p.confident
+        t = self.triage.observe(epoch, acc, train_loss, val_loss)
+        if self.triage.verdict:
+            return t
+        if not p.confident:
+            return Prediction(t.value, t.uncertainty, False, t.lower, t.upper)
+        if t.uncertainty is None or not math.isfinite(t.value) or not math.isfinite(p.value):
+            return p if not math.isfinite(t.value) else Prediction(t.value, t.uncertainty, True, t.lower, t.upper)
+
+        def mean(a, b):
+            return None if a is None or b is None else 0.5 * (a + b)
+
+        return Prediction(0.5 * (p.value + t.value), mean(p.uncertainty, t.uncertainty), True,
+                          mean(p.lower, t.lower), mean(p.upper, t.upper))
+
+
+class PenguinStopMean(PenguinStop):
+    name = "penguin_stop_mean"
+
+    def _tracker(self, target: float, penguin: Tracker) -> Tracker:
+        return _MeanStopTracker(target, penguin, Triage(self.N, self.threshold, level=self.level).tracker(target))
+
+
 def candidates():
     return {
         "penguin": "penguin",
@@ -197,6 +232,7 @@ def candidates():
         "triage_prequential": TriagePrequential(),
         "penguin_stop (auto)": "penguin_stop",
         "combined_horizon": CombinedHorizon(),
+        "penguin_stop_mean": PenguinStopMean(),
     }
 
 

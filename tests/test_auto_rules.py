@@ -51,6 +51,26 @@ def test_horizon_rules_on_the_published_tables(rules, reference_dir):
         assert (c.stop_epoch, c.predicted) == (first.stop_epoch, first.predicted)
 
 
+def test_penguin_stop_mean_on_learning_curves(rules):
+    from nnlife.table import Curve
+
+    t = 0.5 * np.arange(1, 81)
+    rng = np.random.default_rng(5)
+    curves = []
+    for tau, top in ((1.0, 80.0), (3.0, 70.0), (6.0, 90.0), (2.0, 40.0)):
+        rise = 1 - np.exp(-t / tau)
+        curves.append(Curve.from_halves(2.3 - 1.5 * rise, 2.3 - 1.4 * rise, 10 + (top - 10) * rise + rng.normal(0, 0.3, 80)))
+    out = run_methods(curves, ["penguin", "penguin_stop", rules.PenguinStopMean()], 20, workers=1)
+    penguin, stop, mean = out.values()
+    stopped = 0
+    for p, s, m in zip(penguin, stop, mean):  # penguin_stop's stops, the mean of the two predictions
+        assert m.stop_epoch == s.stop_epoch == p.stop_epoch
+        if p.converged:
+            stopped += 1
+            assert m.predicted == pytest.approx(0.5 * (p.predicted + s.predicted), abs=1e-12)
+    assert stopped >= 3
+
+
 def test_script_on_the_published_tables(reference_dir, tmp_path):
     r = subprocess.run([sys.executable, str(SCRIPT), str(reference_dir), "--no-synthetic", "--workers", "1",
                         "--csv", str(tmp_path / "rows.csv")], capture_output=True, text=True)
@@ -60,7 +80,7 @@ def test_script_on_the_published_tables(reference_dir, tmp_path):
     assert "| triage (auto before) | 0 of 4 |" in r.stdout and "| penguin_stop (auto) |" in r.stdout
     rows = (tmp_path / "rows.csv").read_text().splitlines()
     assert rows[0] == "set,target,method,networks,saved,mae,spearman,bsf_mae,bsf_spearman,goal"
-    assert len(rows) == 1 + 4 * 11  # 4 cells x 11 methods
+    assert len(rows) == 1 + 4 * 12  # 4 cells x 12 methods
     bad = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "none"), "--no-synthetic"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
