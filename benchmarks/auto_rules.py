@@ -192,18 +192,10 @@ class _MeanStopTracker(_PenguinStopTracker):
     """penguin_stop's rows and stops, predicting the mean of PENGUIN's and triage's predictions
     (and of their interval bounds) where PENGUIN stops."""
 
-    def step(self, train_loss, val_loss) -> Prediction:
-        epoch, acc = self.epochs[-1], self.acc[-1]
-        self.penguin.need_interval = self.need_interval
-        p = self.penguin.observe(epoch, acc, train_loss, val_loss)
-        self.triage.need_interval = self.need_interval or p.confident
-        t = self.triage.observe(epoch, acc, train_loss, val_loss)
-        if self.triage.verdict:
-            return t
-        if not p.confident:
-            return Prediction(t.value, t.uncertainty, False, t.lower, t.upper)
-        if t.uncertainty is None or not math.isfinite(t.value) or not math.isfinite(p.value):
-            return p if not math.isfinite(t.value) else Prediction(t.value, t.uncertainty, True, t.lower, t.upper)
+    def at_stop(self, p: Prediction, t: Prediction) -> Prediction:
+        stop = super().at_stop(p, t)
+        if stop is p or not math.isfinite(p.value):  # one of the two has no prediction
+            return stop
 
         def mean(a, b):
             return None if a is None or b is None else 0.5 * (a + b)

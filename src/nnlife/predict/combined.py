@@ -94,6 +94,11 @@ class _PenguinStopTracker(_CombinedTracker):
             return t
         if not p.confident:
             return Prediction(t.value, t.uncertainty, False, t.lower, t.upper)
+        return self.at_stop(p, t)
+
+    def at_stop(self, p: Prediction, t: Prediction) -> Prediction:
+        """The prediction where PENGUIN stops, from PENGUIN's (``p``) and triage's (``t``) on
+        that row: triage's, or PENGUIN's where the ensemble has none."""
         if t.uncertainty is None or not math.isfinite(t.value):  # the ensemble has no fit yet
             return p
         return Prediction(t.value, t.uncertainty, True, t.lower, t.upper)
