@@ -206,7 +206,9 @@ class ProgressBar:
         postfix = f"ETA {_duration(eta)}, " + " ".join(f"{d} {done[d]}/{total[d]}" for d in total)
         if failed:
             postfix += f" failed {failed}"
-        self.bar.set_postfix_str(postfix, refresh=False)
+        # update(0) (a failure, nothing finished) redraws only if tqdm's mininterval has passed
+        # since the last draw, so a failure right after a success would not show: redraw.
+        self.bar.set_postfix_str(postfix, refresh=n == 0)
         self.bar.update(n)
 
     def close(self) -> None:
