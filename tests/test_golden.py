@@ -10,6 +10,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,10 +36,12 @@ LEARNABLE = NetworkSpec(
 # differ), so a deterministic run gives the same bits on every machine of one kind, and the
 # values are pinned per kind: recorded on an AVX-512 machine, and on an AVX2 one
 # (torch.backends.cpu.get_cpu_capability() "AVX2"; the two differ from the 8th digit on).
+# NNLIFE_CPU_KERNELS=avx2 (nnlife.kernels) gives the AVX2 values on an AVX-512 machine too.
 AVX2 = torch.backends.cpu.get_cpu_capability() == "AVX2"
+AVX2_TRAIN_LOSS = (2.2448665301005044, 1.5411590139071147, 1.2645244995752971, 1.1378869414329529)
+AVX2_VAL_LOSS = (1.91824671626091, 1.1856507062911987, 1.0517539083957672, 1.0818957537412643)
 if AVX2:
-    GOLDEN_TRAIN_LOSS = (2.2448665301005044, 1.5411590139071147, 1.2645244995752971, 1.1378869414329529)
-    GOLDEN_VAL_LOSS = (1.91824671626091, 1.1856507062911987, 1.0517539083957672, 1.0818957537412643)
+    GOLDEN_TRAIN_LOSS, GOLDEN_VAL_LOSS = AVX2_TRAIN_LOSS, AVX2_VAL_LOSS
 else:
     GOLDEN_TRAIN_LOSS = (2.2448665698369346, 1.54115895430247, 1.2645245790481567, 1.1378870407740276)
     GOLDEN_VAL_LOSS = (1.9182466864585876, 1.1856507062911987, 1.0517540127038956, 1.081895723938942)
@@ -62,6 +68,40 @@ def test_golden_curve(fashion, one_thread):
     assert curve.valAcc == GOLDEN_VAL_ACC
 
 
+def has_avx2() -> bool:
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        return any(line.startswith("flags") and " avx2" in line for line in open("/proc/cpuinfo"))
+    except OSError:
+        return False
+
+
+PORTABLE_RUN = """
+import json, sys
+import nnlife  # first: it sets the libraries' variables before torch runs anything
+import torch
+sys.path.insert(0, sys.argv[1])
+from test_golden import LEARNABLE, train_golden
+from nnlife import data
+torch.set_num_threads(1)
+curve = train_golden(data.load_data("FashionMNIST", download=False)).curve
+print(json.dumps([torch.backends.cpu.get_cpu_capability(), curve.trainLoss, curve.valLoss, curve.valAcc]))
+"""
+
+
+@pytest.mark.skipif(not has_avx2(), reason="AVX2 kernels need an x86-64 CPU with AVX2")
+def test_portable_kernels_give_the_avx2_curve_on_any_x86_machine():
+    # A fresh process: the libraries read their settings at their first operation.
+    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")}
+    env["NNLIFE_CPU_KERNELS"] = "avx2"
+    done = subprocess.run([sys.executable, "-c", PORTABLE_RUN, str(Path(__file__).parent)], env=env,
+                          capture_output=True, text=True, check=True)
+    capability, train_loss, val_loss, val_acc = json.loads(done.stdout.splitlines()[-1])
+    assert capability == "AVX2"
+    assert (tuple(train_loss), tuple(val_loss), tuple(val_acc)) == (AVX2_TRAIN_LOSS, AVX2_VAL_LOSS, GOLDEN_VAL_ACC)
+
+
 # ---- a campaign on a fixed plan ---------------------------------------------------------------
 
 CAMPAIGN = C.CampaignOptions(datasets=("FashionMNIST",), per_dataset=6, seed=53681, epochs=1,
@@ -71,7 +111,7 @@ CAMPAIGN = C.CampaignOptions(datasets=("FashionMNIST",), per_dataset=6, seed=536
 UNPINNED = ("seconds", "val_seconds", "started", "finished", "hostname", "device_name", "versions", "data_files")
 UNPINNED_EXTRA = ("worker",)
 
-GOLDEN_TABLES = {
+NATIVE_TABLES = {
     "2020_01_01_00_00_00_000000.txt": "26cb2c4c4547b385a69005f239f6fd41f594957608224731dbd96b6cdc9e1040",
     "2020_01_01_00_00_00_000001.txt": "dd61e73d012bc43e9683438e8cf6301255c29542a92ca28e1b3e72d50ca4a206",
     "2020_01_01_00_00_00_000002.txt": "fe25ee493f5f77e9accdcb4c2fadd2ac2e86d93a74e2e93d774572c766161222",
@@ -79,12 +119,12 @@ GOLDEN_TABLES = {
     "2020_01_01_00_00_00_000004.txt": "37dbe54bee9f812da6ca86437a5729e860e20405bdf1929f2c8ffc6d942054d1",
     "2020_01_01_00_00_00_000005.txt": "f54c547ef06acb6dc5ce91677eaeb5cf7a826d29c5b16fd467226b2001a8890c",
 }
-if AVX2:  # three of the six tables' losses round differently there (the records are the same)
-    GOLDEN_TABLES.update({
-        "2020_01_01_00_00_00_000000.txt": "873fe766f3f862badc01d0546d33912b606c160d086a84aa6fc0a90c7af66550",
-        "2020_01_01_00_00_00_000001.txt": "c019544ea2f19dc5a526a3309b88c3eadeb6d9923d21e7cf80bd4c8fa667d708",
-        "2020_01_01_00_00_00_000003.txt": "0a5facefcde0659e84a965112f49556d86f56e2b29c64343c8768e14e8548e1d",
-    })
+# On AVX2 kernels three of the six tables' losses round differently (the records are the same).
+AVX2_TABLES = {**NATIVE_TABLES,
+               "2020_01_01_00_00_00_000000.txt": "873fe766f3f862badc01d0546d33912b606c160d086a84aa6fc0a90c7af66550",
+               "2020_01_01_00_00_00_000001.txt": "c019544ea2f19dc5a526a3309b88c3eadeb6d9923d21e7cf80bd4c8fa667d708",
+               "2020_01_01_00_00_00_000003.txt": "0a5facefcde0659e84a965112f49556d86f56e2b29c64343c8768e14e8548e1d"}
+GOLDEN_TABLES = AVX2_TABLES if AVX2 else NATIVE_TABLES
 # Records gained `network` (their own ID) and `repeat` (0) after `random_seed`; without those two
 # keys they are byte for byte what they were before repeats existed.
 GOLDEN_RECORDS = {
@@ -129,3 +169,31 @@ def test_golden_campaign(tmp_path):
     tables, records = campaign_digests(out)
     assert tables == GOLDEN_TABLES
     assert records == GOLDEN_RECORDS
+
+
+PORTABLE_CAMPAIGN = """
+import json, sys
+from pathlib import Path
+import nnlife  # first: it sets the libraries' variables before torch runs anything
+sys.path.insert(0, sys.argv[1])
+from test_golden import CAMPAIGN, C, campaign_digests, fixed_plan
+out = Path(sys.argv[2])
+C.write_manifest(out, fixed_plan())
+summary = C.run_campaign(out, CAMPAIGN, C.ExecutionOptions(workers=2, threads=1, device="cpu", download=False,
+                                                           progress=False))
+assert (summary.trained, summary.failures) == (6, ()), summary.text()
+print(json.dumps(campaign_digests(out)))
+"""
+
+
+@pytest.mark.skipif(not has_avx2(), reason="AVX2 kernels need an x86-64 CPU with AVX2")
+def test_portable_kernels_reach_a_campaigns_workers(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")}
+    env["NNLIFE_CPU_KERNELS"] = "avx2"
+    done = subprocess.run([sys.executable, "-c", PORTABLE_CAMPAIGN, str(Path(__file__).parent), str(tmp_path / "run")],
+                          env=env, capture_output=True, text=True, check=True)
+    tables, records = json.loads(done.stdout.splitlines()[-1])
+    assert tables == AVX2_TABLES
+    assert records == GOLDEN_RECORDS
+    device_names = {json.loads(p.read_text())["device_name"] for p in (tmp_path / "run" / "FashionMNIST_records").iterdir()}
+    assert len(device_names) == 1 and device_names.pop().endswith("(AVX2 kernels)")

@@ -73,6 +73,7 @@ def test_full_semantics_run_on_a_real_subset(fashion, tmp_path):
     assert record.seeds == dataclasses.asdict(derive_seeds(12345))
     assert record.spec_object() == table.spec
     assert set(record.versions) == {"nnlife", "torch", "numpy", "python"}
+    assert record.device_name.endswith(f" ({torch.backends.cpu.get_cpu_capability()} kernels)")
     assert record.versions["torch"] == torch.__version__
 
 
@@ -337,6 +338,46 @@ def test_cli_errors_are_one_line_with_status_2(cli, tmp_path, capsys, reference_
     assert status == 2
     assert err.startswith(fill(message)) and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"NNLIFE_CPU_KERNELS": "avx9"}, "nnlife train: error: NNLIFE_CPU_KERNELS='avx9': expected one of native, avx2\n"),
+        ({"NNLIFE_CPU_KERNELS": "avx2", "ATEN_CPU_CAPABILITY": "avx512"},
+         "nnlife train: error: NNLIFE_CPU_KERNELS=avx2: ATEN_CPU_CAPABILITY is set to 'avx512', expected 'avx2' (or unset)\n"),
+        # This process's torch chose its kernels long ago (say AVX-512): the setting cannot take effect.
+        ({"NNLIFE_CPU_KERNELS": "avx2", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"},
+         "nnlife train: error: NNLIFE_CPU_KERNELS=avx2: torch runs its AVX512 kernels (this CPU lacks AVX2, or torch ran "
+         "before nnlife was imported: set NNLIFE_CPU_KERNELS before the process starts, or import nnlife before using torch)\n"),
+    ],
+)
+def test_cli_cpu_kernels_errors(cli, tmp_path, capsys, monkeypatch, env, message):
+    from nnlife import kernels
+
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    monkeypatch.setattr(kernels, "capability", lambda: "AVX512")
+    for name in kernels.PORTABLE:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    status = cli("train", "--dataset", "FashionMNIST", "--seed", 170, "--epochs", 1, "--no-download", "--out", tmp_path / "out")
+    assert (status, capsys.readouterr().err) == (2, message)
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_checks_the_cpu_kernels_for_the_python_api(fashion, monkeypatch):
+    from nnlife import kernels
+
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    monkeypatch.setattr(kernels, "capability", lambda: "AVX512")
+    for name in kernels.PORTABLE:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NNLIFE_CPU_KERNELS", "avx2")
+    with pytest.raises(InputError, match="NNLIFE_CPU_KERNELS=avx2: torch runs its AVX512 kernels"):
+        train(LEARNABLE, fashion, RunOptions(epochs=1, train_images=96, test_images=48))
+    monkeypatch.setenv("NNLIFE_CPU_KERNELS", "native")  # the default: nothing is checked
+    assert len(train(LEARNABLE, fashion, RunOptions(epochs=1, train_images=96, test_images=48)).curve) == 2
 
 
 def test_cli_corrupt_data_file(cli, tmp_path, capsys):

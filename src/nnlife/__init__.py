@@ -4,11 +4,16 @@ Sample random CNNs from the published taxonomy, train them, record each lifespan
 published table format, analyse such data sets, and predict fitness from early curves.
 """
 
+from . import kernels as _kernels
 from .errors import DataError, InputError, SpecError, TableFormatError
 from .sample import PlannedNetwork, plan, sample
 from .shapes import analyse
 from .spec import DATASETS, NetworkSpec, dataset_info
 from .table import Curve, Table, read_table, read_tables, write_table
+
+# Before any torch operation: NNLIFE_CPU_KERNELS=avx2 asks torch, oneDNN and MKL for their
+# portable kernels (nnlife.kernels, docs/training.md).
+_kernels.apply()
 
 
 def __getattr__(name: str) -> str:

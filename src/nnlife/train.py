@@ -40,6 +40,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from . import kernels
 from .build import build
 from .data import ImageData, resolve_device, subset
 from .errors import InputError
@@ -146,6 +147,12 @@ def _deterministic(enabled: bool, device: torch.device):
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
+    # The CPU's model and the kernels torch runs on it (AVX512, AVX2, ...: nnlife.kernels);
+    # deterministic runs give the same bits where both the kernels and the libraries agree.
+    return f"{_cpu_model()} ({kernels.capability()} kernels)"
+
+
+def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as handle:
             for line in handle:
@@ -199,6 +206,8 @@ def train(
     """
     if device is not None:
         data = data.to(resolve_device(device))
+    if data.device.type == "cpu":
+        kernels.check()
     facts = plan_run(spec, data, options)
     data = subset(data, facts.train_subset, facts.test_subset)
     listeners = tuple(listeners)

@@ -54,10 +54,12 @@ def _conv_layers(text: str) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     from ..data import load_data, resolve_device
+    from ..kernels import check
     from ..lifespan import check_output, network_spec, run_network
     from ..run import RunOptions
     from ..train import ProgressBar
 
+    check()  # NNLIFE_CPU_KERNELS, before anything is loaded
     spec = network_spec(dataset=args.dataset, seed=args.seed, table=args.table,
                         conv_layers=args.conv_layers, svhn_extra=args.svhn_extra)
     check_output(args.out, spec.dataset)
