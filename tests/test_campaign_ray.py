@@ -36,3 +36,28 @@ def test_ray_gives_the_same_tables_as_the_local_pool(tmp_path):
         assert (record.status, record.extra["attempt"], record.extra["starts"]) == ("complete", 1, 1)
         events = [e["event"] for e in C.read_journal(tmp_path / "ray") if e.get("ID") == b.ID]
         assert events == ["start", "done"]
+
+
+def test_the_portable_kernels_reach_ray_workers_that_did_not_inherit_them(tmp_path, monkeypatch):
+    # Ray started before the setting: its workers cannot inherit it, as on a joined cluster.
+    import json
+    import platform
+
+    from nnlife import kernels
+
+    if platform.machine().lower() not in ("x86_64", "amd64") or " avx2" not in open("/proc/cpuinfo").read():
+        pytest.skip("AVX2 kernels need an x86-64 CPU with AVX2")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        for name in kernels.PORTABLE:
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("NNLIFE_CPU_KERNELS", "avx2")
+        options = C.CampaignOptions(datasets=("FashionMNIST",), per_dataset=2, seed=53681, epochs=1,
+                                    train_images=350, test_images=200, deterministic=True)
+        summary = C.run_campaign(tmp_path, options, C.ExecutionOptions(ray="", workers=2, threads=1, download=False,
+                                                                       progress=False))
+        assert (summary.trained, summary.failures) == (2, ())
+        names = {json.loads(p.read_text())["device_name"] for p in (tmp_path / "FashionMNIST_records").iterdir()}
+        assert len(names) == 1 and names.pop().endswith("(AVX2 kernels)")
+    finally:
+        ray.shutdown()

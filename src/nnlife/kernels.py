@@ -11,7 +11,7 @@ deterministic run gives the same curve on any x86-64 machine with AVX2 (most mad
 
 The libraries read their settings once, at their first operation, so :func:`apply` runs
 when nnlife is imported and only fills in variables the environment does not set already;
-workers (multiprocessing, local Ray) inherit them. :func:`check` says, as one line, when the
+local workers inherit them, Ray tasks carry them (:func:`worker_environment`). :func:`check` says, as one line, when the
 setting could not take effect.
 """
 
@@ -82,3 +82,12 @@ def check() -> None:
             f"{ENV}=avx2: torch runs its {running} kernels (this CPU lacks AVX2, or torch ran before nnlife "
             f"was imported: set {ENV} before the process starts, or import nnlife before using torch)"
         )
+
+
+def worker_environment() -> dict[str, str]:
+    """The variables a worker on another machine needs for this process's setting (Ray's
+    ``runtime_env``): empty for ``native``; for ``avx2``, ``NNLIFE_CPU_KERNELS`` and the three
+    libraries' variables as they are here."""
+    if requested() != "avx2":
+        return {}
+    return {ENV: "avx2", **{name: os.environ.get(name, value) for name, value in PORTABLE.items()}}

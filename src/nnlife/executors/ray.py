@@ -16,6 +16,7 @@ import socket
 from typing import Any
 
 from ..errors import InputError
+from ..kernels import worker_environment
 from .base import Crashed, Event, ExecutionOptions, Placement, Started, TaskResult, WorkerCode, cores, resolve
 
 
@@ -92,7 +93,11 @@ class RayPool:
             self.capacity = max(1, int(resources.get("CPU", 1) // threads))
         self.where = f"Ray at {address}" if address else f"Ray (local instance, {int(resources.get('CPU', 0))} CPUs)"
         # No retries by Ray: the driver retries a lost task itself and journals each retry.
-        self.remote = ray.remote(num_cpus=threads, num_gpus=num_gpus, max_retries=0)(ray_task)
+        # A joined cluster's workers do not inherit this process's environment: the portable
+        # kernels' variables (NNLIFE_CPU_KERNELS=avx2) travel in the tasks' runtime_env.
+        environment = worker_environment()
+        extra = {"runtime_env": {"env_vars": environment}} if environment else {}
+        self.remote = ray.remote(num_cpus=threads, num_gpus=num_gpus, max_retries=0, **extra)(ray_task)
         self.pending: dict[Any, Any] = {}
         self.queued: list[Event] = []
 
