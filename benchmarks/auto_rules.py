@@ -34,7 +34,10 @@ stop, or triage's not-learning test, with triage's prediction there: `auto` sinc
   confident first, with that one's prediction (``combined`` with the horizon threshold);
 - ``penguin_stop_mean``: ``penguin_stop``'s stops, predicting there the plain mean of PENGUIN's
   and triage's predictions (PENGUIN's model is the better one on exponential-shaped curves,
-  the ensemble on the others; the mean has nothing to tune).
+  the ensemble on the others; the mean has nothing to tune);
+- ``penguin_stop_narrow``: ``penguin_stop``'s stops, predicting there whichever of PENGUIN's
+  and triage's predictions has the narrower interval (each model's own word on how tightly
+  its fit pins the target; nothing to tune).
 
 Prints one markdown table per curve set and target (saved / MAE / Spearman, best-so-far MAE /
 Spearman at the method's stops, and ``goal`` when the row meets all five), then how many of
@@ -211,6 +214,26 @@ class PenguinStopMean(PenguinStop):
         return _MeanStopTracker(target, penguin, Triage(self.N, self.threshold, level=self.level).tracker(target))
 
 
+class _NarrowStopTracker(_PenguinStopTracker):
+    """penguin_stop's rows and stops, predicting there whichever of PENGUIN's and triage's
+    predictions has the narrower interval (each model's own statement of how well its fit pins
+    the target down: PENGUIN's form fits an exponential-shaped prefix tightly, the ensemble
+    the others)."""
+
+    def at_stop(self, p: Prediction, t: Prediction) -> Prediction:
+        stop = super().at_stop(p, t)
+        if stop is p or not math.isfinite(p.value) or None in (p.lower, p.upper, t.lower, t.upper):
+            return stop
+        return p if (p.upper - p.lower) < (t.upper - t.lower) else stop
+
+
+class PenguinStopNarrow(PenguinStop):
+    name = "penguin_stop_narrow"
+
+    def _tracker(self, target: float, penguin: Tracker) -> Tracker:
+        return _NarrowStopTracker(target, penguin, Triage(self.N, self.threshold, level=self.level).tracker(target))
+
+
 def candidates():
     return {
         "penguin": "penguin",
@@ -225,6 +248,7 @@ def candidates():
         "penguin_stop (auto)": "penguin_stop",
         "combined_horizon": CombinedHorizon(),
         "penguin_stop_mean": PenguinStopMean(),
+        "penguin_stop_narrow": PenguinStopNarrow(),
     }
 
 

@@ -71,6 +71,29 @@ def test_penguin_stop_mean_on_learning_curves(rules):
     assert stopped >= 3
 
 
+def test_penguin_stop_narrow_takes_the_narrower_interval(rules):
+    from nnlife.table import Curve
+
+    t = 0.5 * np.arange(1, 81)
+    rng = np.random.default_rng(5)
+    curves = []
+    for tau, top in ((1.0, 80.0), (3.0, 70.0), (6.0, 90.0), (2.0, 40.0)):  # exponential-shaped
+        rise = 1 - np.exp(-t / tau)
+        curves.append(Curve.from_halves(2.3 - 1.5 * rise, 2.3 - 1.4 * rise, 10 + (top - 10) * rise + rng.normal(0, 0.3, 80)))
+    for c, top in ((1.0, 80.0), (2.0, 70.0)):  # power-shaped
+        rise = 1 - (1 + t) ** -0.5 * c
+        curves.append(Curve.from_halves(2.3 - 1.5 * rise, 2.3 - 1.4 * rise, 10 + (top - 10) * rise + rng.normal(0, 0.3, 80)))
+    out = run_methods(curves, ["penguin", "penguin_stop", rules.PenguinStopNarrow()], 20, workers=1)
+    chose = []
+    for p, s, n in zip(*out.values()):
+        assert n.stop_epoch == s.stop_epoch == p.stop_epoch
+        if p.converged and None not in (p.lower, p.upper, s.lower, s.upper):
+            penguins = (p.upper - p.lower) < (s.upper - s.lower)
+            assert n.predicted == (p.predicted if penguins else s.predicted)
+            chose.append(penguins)
+    assert len(chose) >= 3
+
+
 def test_script_on_the_published_tables(reference_dir, tmp_path):
     r = subprocess.run([sys.executable, str(SCRIPT), str(reference_dir), "--no-synthetic", "--workers", "1",
                         "--csv", str(tmp_path / "rows.csv")], capture_output=True, text=True)
