@@ -103,7 +103,7 @@ def test_script_on_the_published_tables(reference_dir, tmp_path):
     assert "| triage (auto before) | 0 of 4 |" in r.stdout and "| penguin_stop (auto) |" in r.stdout
     rows = (tmp_path / "rows.csv").read_text().splitlines()
     assert rows[0] == "set,target,method,networks,saved,mae,spearman,bsf_mae,bsf_spearman,goal"
-    assert len(rows) == 1 + 4 * 12  # 4 cells x 12 methods
+    assert len(rows) == 1 + 4 * 13  # 4 cells x 13 methods
     bad = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "none"), "--no-synthetic"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
