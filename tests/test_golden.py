@@ -182,7 +182,7 @@ C.write_manifest(out, fixed_plan())
 summary = C.run_campaign(out, CAMPAIGN, C.ExecutionOptions(workers=2, threads=1, device="cpu", download=False,
                                                            progress=False))
 assert (summary.trained, summary.failures) == (6, ()), summary.text()
-print(json.dumps(campaign_digests(out)))
+print(json.dumps([*campaign_digests(out), summary.backend]))
 """
 
 
@@ -192,7 +192,8 @@ def test_portable_kernels_reach_a_campaigns_workers(tmp_path):
     env["NNLIFE_CPU_KERNELS"] = "avx2"
     done = subprocess.run([sys.executable, "-c", PORTABLE_CAMPAIGN, str(Path(__file__).parent), str(tmp_path / "run")],
                           env=env, capture_output=True, text=True, check=True)
-    tables, records = json.loads(done.stdout.splitlines()[-1])
+    tables, records, backend = json.loads(done.stdout.splitlines()[-1])
+    assert backend == "local pool, 2 CPU workers x 1 thread, portable AVX2 CPU kernels"
     assert tables == AVX2_TABLES
     assert records == GOLDEN_RECORDS
     device_names = {json.loads(p.read_text())["device_name"] for p in (tmp_path / "run" / "FashionMNIST_records").iterdir()}

@@ -240,6 +240,8 @@ class _Run:
             executor.close(kill=True)
             raise
         backend = executor.describe()
+        if check_setting() == "avx2":
+            backend += ", portable AVX2 CPU kernels"
         self.t_start = time.time()
         planned, todo = len(manifest.networks), len(self.todo)
         self.journal.event("campaign-start", pid=os.getpid(), host=socket.gethostname(), planned=planned,
