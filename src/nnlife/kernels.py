@@ -11,8 +11,8 @@ deterministic run gives the same curve on any x86-64 machine with AVX2 (most mad
 
 The libraries read their settings once, at their first operation, so :func:`apply` runs
 when nnlife is imported and only fills in variables the environment does not set already;
-local workers inherit them, Ray tasks carry them (:func:`worker_environment`). :func:`check` says, as one line, when the
-setting could not take effect.
+local workers inherit them, Ray tasks carry them (:func:`worker_environment`). :func:`check`
+says, as one line, when the setting could not take effect.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from .errors import InputError
 
 ENV = "NNLIFE_CPU_KERNELS"
 CHOICES = ("native", "avx2")
-# What each library reads (torch's dispatcher, oneDNN's convolutions, MKL's BLAS); all three
-# are needed: the ATen and oneDNN ones alone already change a convolutional network's bits.
+# What each library reads (torch's dispatcher, oneDNN's convolutions, MKL's BLAS). For the
+# pinned network of tests/test_golden.py the first two together give the AVX2 machine's bits
+# and neither does alone; MKL's is not needed there and is set for the matrix products of
+# other shapes (MKL's own switch for results that do not depend on the processor).
 PORTABLE = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
 
 

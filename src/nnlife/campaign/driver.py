@@ -28,7 +28,7 @@ from ..errors import InputError
 from ..executors import (Crashed, Event, ExecutionOptions, Executor, OomRetry, Started, TaskResult, make_executor)
 from ..executors.base import call_in_process
 from ..executors.ray import check_address
-from ..kernels import check_setting
+from .. import kernels
 from ..outputs import check_writable, output_error
 from ..record import make_record, read_record, write_record
 from ..run import run_facts
@@ -101,7 +101,7 @@ def run_campaign(
     out_path = Path(out)
     faults_text = os.environ.get(FAULTS_ENV, "")
     parse_faults(faults_text)
-    check_setting()  # NNLIFE_CPU_KERNELS (the workers inherit it; each checks what torch runs)
+    kernels.check_setting()  # NNLIFE_CPU_KERNELS (the workers inherit it; each checks what torch runs)
     if execution.ray:
         check_address(execution.ray)
     check_output(out_path, options)
@@ -240,7 +240,7 @@ class _Run:
             executor.close(kill=True)
             raise
         backend = executor.describe()
-        if check_setting() == "avx2":
+        if kernels.requested() == "avx2":  # checked by run_campaign
             backend += ", portable AVX2 CPU kernels"
         self.t_start = time.time()
         planned, todo = len(manifest.networks), len(self.todo)
