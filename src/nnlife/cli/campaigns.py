@@ -22,6 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "renamed to <ID>.txt.corrupt-<time> and the network trained again; without campaign.json the "
         "tables there are adopted by seed and network); different defining options in the same OUT are "
         "refused. Exit status 0 when every network is done, 1 when some failed.",
+        epilog="Environment: NNLIFE_CPU_KERNELS=avx2 runs torch's portable AVX2 CPU kernels, so that "
+        "deterministic CPU runs give the same curves on any x86-64 machine with AVX2 (slower on "
+        "AVX-512 machines; default native; docs/training.md).",
     )
     p.add_argument("--datasets", required=True, type=argtypes.datasets, metavar="D[,D...]",
                    help=f"comma-separated, from {', '.join(DATASETS)}")

@@ -16,6 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "every half epoch) and write OUT/<Dataset dir>_models/<ID>.txt (2*epochs+1 lines) and its "
         "record OUT/<Dataset dir>_records/<ID>.json. Prints the table's path (one per repeat). "
         "The output directory is checked before the data is loaded or anything trained.",
+        epilog="Environment: NNLIFE_CPU_KERNELS=avx2 runs torch's portable AVX2 CPU kernels, so that "
+        "deterministic CPU runs give the same curves on any x86-64 machine with AVX2 (slower on "
+        "AVX-512 machines; default native; docs/training.md).",
     )
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--seed", type=argtypes.seed, metavar="S", help="draw the network of random_seed S")
