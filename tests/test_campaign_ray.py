@@ -41,11 +41,12 @@ def test_ray_gives_the_same_tables_as_the_local_pool(tmp_path):
 def test_the_portable_kernels_reach_ray_workers_that_did_not_inherit_them(tmp_path, monkeypatch):
     # Ray started before the setting: its workers cannot inherit it, as on a joined cluster.
     import json
-    import platform
+
+    from test_golden import has_avx2
 
     from nnlife import kernels
 
-    if platform.machine().lower() not in ("x86_64", "amd64") or " avx2" not in open("/proc/cpuinfo").read():
+    if not has_avx2():
         pytest.skip("AVX2 kernels need an x86-64 CPU with AVX2")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from nnlife import campaign as C
+from nnlife import kernels
 from nnlife.run import RunOptions
 from nnlife.spec import NetworkSpec
 from nnlife.train import train
@@ -77,12 +78,19 @@ def has_avx2() -> bool:
         return False
 
 
+def portable_env() -> dict[str, str]:
+    """This process's environment with NNLIFE_CPU_KERNELS=avx2 and none of the libraries' own
+    variables (nnlife sets them in the child)."""
+    env = {k: v for k, v in os.environ.items() if k not in kernels.PORTABLE}
+    return {**env, kernels.ENV: "avx2"}
+
+
 PORTABLE_RUN = """
 import json, sys
 import nnlife  # first: it sets the libraries' variables before torch runs anything
 import torch
 sys.path.insert(0, sys.argv[1])
-from test_golden import LEARNABLE, train_golden
+from test_golden import train_golden
 from nnlife import data
 torch.set_num_threads(1)
 curve = train_golden(data.load_data("FashionMNIST", download=False)).curve
@@ -93,8 +101,7 @@ print(json.dumps([torch.backends.cpu.get_cpu_capability(), curve.trainLoss, curv
 @pytest.mark.skipif(not has_avx2(), reason="AVX2 kernels need an x86-64 CPU with AVX2")
 def test_portable_kernels_give_the_avx2_curve_on_any_x86_machine():
     # A fresh process: the libraries read their settings at their first operation.
-    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")}
-    env["NNLIFE_CPU_KERNELS"] = "avx2"
+    env = portable_env()
     done = subprocess.run([sys.executable, "-c", PORTABLE_RUN, str(Path(__file__).parent)], env=env,
                           capture_output=True, text=True, check=True)
     capability, train_loss, val_loss, val_acc = json.loads(done.stdout.splitlines()[-1])
@@ -188,8 +195,7 @@ print(json.dumps([*campaign_digests(out), summary.backend]))
 
 @pytest.mark.skipif(not has_avx2(), reason="AVX2 kernels need an x86-64 CPU with AVX2")
 def test_portable_kernels_reach_a_campaigns_workers(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")}
-    env["NNLIFE_CPU_KERNELS"] = "avx2"
+    env = portable_env()
     done = subprocess.run([sys.executable, "-c", PORTABLE_CAMPAIGN, str(Path(__file__).parent), str(tmp_path / "run")],
                           env=env, capture_output=True, text=True, check=True)
     tables, records, backend = json.loads(done.stdout.splitlines()[-1])
