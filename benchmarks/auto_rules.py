@@ -1,6 +1,6 @@
 """Which rule should `auto` be: candidate rules against PENGUIN on several kinds of curves at once.
 
-    python benchmarks/auto_rules.py [CORPUS_DIR ...] [--no-synthetic] [--workers 2] [--csv F]
+    python benchmarks/auto_rules.py [CORPUS_DIR ...] [--no-synthetic] [--workers 2] [--csv F] [--only A,B]
 
 `auto`'s goal is to save at least as many epochs as `penguin`, with a lower MAE and a higher
 Spearman, and to beat the best-so-far baseline (MAE and Spearman) at its own stop epochs, on
@@ -18,7 +18,7 @@ the goal there:
 
 Candidates: ``penguin``; ``triage`` (`auto` before 2026-12-03); ``penguin_stop`` (PENGUIN's
 stop, or triage's not-learning test, with triage's prediction there: `auto` since); ``best_fit``;
-``exp3`` and ``pow3``; and six rules defined here, not shipped:
+``exp3`` and ``pow3``; and rules defined here, not shipped:
 
 - ``triage_horizon``: triage whose stability threshold grows with the distance to the target,
   ``0.5 * (1 + log2(x_target / 20))`` points beyond point 20 (1.0 at point 40, 1.5 at 80:
@@ -38,6 +38,19 @@ stop, or triage's not-learning test, with triage's prediction there: `auto` sinc
 - ``penguin_stop_narrow``: ``penguin_stop``'s stops, predicting there whichever of PENGUIN's
   and triage's predictions has the narrower interval (each model's own word on how tightly
   its fit pins the target; nothing to tune).
+
+and, predicting at ``penguin_stop``'s stops with the families weighted otherwise (2026-12-04):
+
+- ``penguin_stop_joint``: PENGUIN's own fit as a ninth member, weighted by its held-out error
+  as the families are;
+- ``penguin_stop_akaike``: Akaike weights (``exp(-AICc / 2)``, from each fit's in-sample
+  residuals and parameter count) instead of held-out errors;
+- ``penguin_stop_penalised``: the held-out weights times AICc's parameter penalty;
+- ``penguin_stop_variance``: weights ``1 / (held-out error ** 2 + predictive variance at the
+  target)``, the variance from each fit's own interval (a family of more parameters that fits
+  the prefix as well extrapolates more loosely);
+- ``penguin_stop_sharp``, ``penguin_stop_median``, ``penguin_stop_prequential``: the ensembles of
+  ``triage_sharp``, ``triage_median`` and ``triage_prequential`` at PENGUIN's stop.
 
 Prints one markdown table per curve set and target (saved / MAE / Spearman, best-so-far MAE /
 Spearman at the method's stops, and ``goal`` when the row meets all five), then how many of
@@ -61,10 +74,12 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
 from nnlife import family_fit  # noqa: E402
-from nnlife.curves import FAMILIES  # noqa: E402
+from nnlife.curves import FAMILIES, fit_penguin, penguin_model  # noqa: E402
 from nnlife.errors import InputError  # noqa: E402
 from nnlife.predict import Penguin, Triage, load_curves, run_methods, score  # noqa: E402
-from nnlife.predict.core import DEFAULT_TARGET_EPOCH, Prediction, Tracker, _Windowed, check_target  # noqa: E402
+from nnlife.predict.core import (  # noqa: E402
+    DEFAULT_TARGET_EPOCH, Prediction, Tracker, _Windowed, check_target, clip_interval, mixture_interval,
+)
 from nnlife.predict.combined import PenguinStop, _PenguinStopTracker  # noqa: E402
 from nnlife.predict.methods import _TriageTracker  # noqa: E402
 
@@ -234,6 +249,186 @@ class PenguinStopNarrow(PenguinStop):
         return _NarrowStopTracker(target, penguin, Triage(self.N, self.threshold, level=self.level).tracker(target))
 
 
+class _JointStopTracker(_PenguinStopTracker):
+    """penguin_stop's rows and stops, predicting where PENGUIN stops with the ensemble of the
+    eight families *and PENGUIN's own fit*, each weighted by ``1 / held-out MSE`` as the
+    ensemble weights its families (PENGUIN's held-out error: its model fitted on the rows up to
+    ``h`` rows ago, on the ``h`` rows since, ``h = max(2, n // 2)``, the ensemble's split)."""
+
+    def at_stop(self, p: Prediction, t: Prediction) -> Prediction:
+        stop = super().at_stop(p, t)
+        if stop is p or not math.isfinite(p.value):
+            return stop
+        tri = self.triage
+        x, y = tri.xs(), np.asarray(tri.acc) / 100.0
+        scored = tri.scored(x, y)
+        n = len(y)
+        h = max(2, n // 2)
+        if not scored or n - h < 2:
+            return stop
+        early = fit_penguin(x[: n - h], np.asarray(tri.acc[: n - h]))
+        if early is None:
+            return stop
+        with np.errstate(all="ignore"):
+            held = penguin_model(x[n - h:], *early) - np.asarray(tri.acc[n - h:])
+        error = float(np.sqrt(np.mean(held ** 2)))
+        if not math.isfinite(error):
+            return stop
+        values = np.asarray([v for v, _, _ in scored] + [p.value])
+        weights = tri.weights([e for _, e, _ in scored] + [error])
+        w = weights / np.sum(weights)
+        value = float(np.sum(w * values))
+        halves = np.asarray([tri.half_width(fit, x, y) for _, _, fit in scored]
+                            + [math.nan if p.lower is None else 0.5 * (p.upper - p.lower)])
+        ok = np.isfinite(halves)
+        lower = upper = None
+        if ok.any():
+            lower, upper = clip_interval(*mixture_interval(values[ok], halves[ok], w[ok], tri.level))
+        spread = float(np.sqrt(np.sum(w * (values - value) ** 2)))
+        return Prediction(value, spread, True, lower, upper)
+
+
+class PenguinStopJoint(PenguinStop):
+    name = "penguin_stop_joint"
+
+    def _tracker(self, target: float, penguin: Tracker) -> Tracker:
+        return _JointStopTracker(target, penguin, Triage(self.N, self.threshold, level=self.level).tracker(target))
+
+
+class _AkaikeStopTracker(_PenguinStopTracker):
+    """penguin_stop's rows and stops, predicting where PENGUIN stops with the families averaged
+    by their Akaike weights (``exp(-AICc / 2)``, AICc from each fit's in-sample residuals, its
+    parameter count and the rows so far; Burnham and Anderson's model averaging) instead of by
+    held-out error: among families that fit the prefix about equally, the one with fewer
+    parameters extrapolates with less variance, and the held-out error alone does not see it."""
+
+    def at_stop(self, p: Prediction, t: Prediction) -> Prediction:
+        stop = super().at_stop(p, t)
+        if stop is p:
+            return stop
+        tri = self.triage
+        x, y = tri.xs(), np.asarray(tri.acc) / 100.0
+        n = len(y)
+        members = []
+        for f in tri.families:
+            fit = tri.fits[f.name][-1]
+            k = len(f.params)
+            if fit is None or n <= k + 1 or not fit.rmse > 0:
+                continue
+            value = tri.value(fit)
+            aicc = n * math.log(fit.rmse ** 2) + 2 * k + 2 * k * (k + 1) / (n - k - 1)
+            if math.isfinite(value) and math.isfinite(aicc):
+                members.append((value, aicc, fit))
+        if not members:
+            return stop
+        values = np.asarray([v for v, _, _ in members])
+        a = np.asarray([c for _, c, _ in members])
+        w = np.exp(-(a - a.min()) / 2)
+        w = w / np.sum(w)
+        value = float(np.sum(w * values))
+        halves = np.asarray([tri.half_width(fit, x, y) for _, _, fit in members])
+        ok = np.isfinite(halves)
+        lower = upper = None
+        if ok.any():
+            lower, upper = clip_interval(*mixture_interval(values[ok], halves[ok], w[ok], tri.level))
+        return Prediction(value, float(np.sqrt(np.sum(w * (values - value) ** 2))), True, lower, upper)
+
+
+class PenguinStopAkaike(PenguinStop):
+    name = "penguin_stop_akaike"
+
+    def _tracker(self, target: float, penguin: Tracker) -> Tracker:
+        return _AkaikeStopTracker(target, penguin, Triage(self.N, self.threshold, level=self.level).tracker(target))
+
+
+class _PenalisedStopTracker(_PenguinStopTracker):
+    """penguin_stop's rows and stops, predicting where PENGUIN stops with the ensemble's
+    held-out weights (``1 / held-out MSE``) times the parameter count's share of the Akaike
+    weight, ``exp(-(k + k (k + 1) / (n - k - 1)))`` (AICc's penalty, halved): the held-out error
+    judges the fit, the penalty breaks the near-ties between nested families of 3 and 4
+    parameters in favour of the smaller."""
+
+    def at_stop(self, p: Prediction, t: Prediction) -> Prediction:
+        stop = super().at_stop(p, t)
+        if stop is p:
+            return stop
+        tri = self.triage
+        x, y = tri.xs(), np.asarray(tri.acc) / 100.0
+        n = len(y)
+        scored = [(v, e, fit) for v, e, fit in tri.scored(x, y) if n > len(fit.family.params) + 1]
+        if not scored:
+            return stop
+        values = np.asarray([v for v, _, _ in scored])
+        k = np.asarray([len(fit.family.params) for _, _, fit in scored], dtype=float)
+        penalty = k + k * (k + 1) / (n - k - 1)
+        w = tri.weights([e for _, e, _ in scored]) * np.exp(-(penalty - penalty.min()))
+        w = w / np.sum(w)
+        value = float(np.sum(w * values))
+        halves = np.asarray([tri.half_width(fit, x, y) for _, _, fit in scored])
+        ok = np.isfinite(halves)
+        lower = upper = None
+        if ok.any():
+            lower, upper = clip_interval(*mixture_interval(values[ok], halves[ok], w[ok], tri.level))
+        return Prediction(value, float(np.sqrt(np.sum(w * (values - value) ** 2))), True, lower, upper)
+
+
+class PenguinStopPenalised(PenguinStop):
+    name = "penguin_stop_penalised"
+
+    def _tracker(self, target: float, penguin: Tracker) -> Tracker:
+        return _PenalisedStopTracker(target, penguin, Triage(self.N, self.threshold, level=self.level).tracker(target))
+
+
+class _VarianceStopTracker(_PenguinStopTracker):
+    """penguin_stop's rows and stops, predicting where PENGUIN stops with the families weighted
+    by the inverse of an estimate of each one's squared error at the target: its held-out
+    error squared (how far off its form was on this curve) plus its predictive variance there
+    (its own interval's half-width over the normal quantile: how loosely the prefix pins its
+    extrapolation down). Families with more parameters that fit as well extrapolate more
+    loosely, and the held-out error alone does not see that."""
+
+    def at_stop(self, p: Prediction, t: Prediction) -> Prediction:
+        stop = super().at_stop(p, t)
+        if stop is p:
+            return stop
+        tri = self.triage
+        x, y = tri.xs(), np.asarray(tri.acc) / 100.0
+        scored = tri.scored(x, y)
+        halves = np.asarray([tri.half_width(fit, x, y) for _, _, fit in scored])
+        ok = np.isfinite(halves)
+        if not ok.any():
+            return stop
+        from scipy.special import ndtri
+
+        z = float(ndtri(0.5 + tri.level / 2))
+        values = np.asarray([v for v, _, _ in scored])[ok]
+        errors = np.asarray([e for _, e, _ in scored])[ok]
+        w = 1.0 / np.maximum(errors ** 2 + (halves[ok] / z) ** 2, 1e-6)
+        w = w / np.sum(w)
+        value = float(np.sum(w * values))
+        lower, upper = clip_interval(*mixture_interval(values, halves[ok], w, tri.level))
+        return Prediction(value, float(np.sqrt(np.sum(w * (values - value) ** 2))), True, lower, upper)
+
+
+class PenguinStopVariance(PenguinStop):
+    name = "penguin_stop_variance"
+
+    def _tracker(self, target: float, penguin: Tracker) -> Tracker:
+        return _VarianceStopTracker(target, penguin, Triage(self.N, self.threshold, level=self.level).tracker(target))
+
+
+class PenguinStopWith(PenguinStop):
+    """penguin_stop with another triage's ensemble (its weights or centre) predicting at
+    PENGUIN's stop: ``PenguinStopWith(TriageSharp, "penguin_stop_sharp")``."""
+
+    def __init__(self, inner: type, name: str):
+        super().__init__()
+        self.inner, self.name = inner, name
+
+    def _tracker(self, target: float, penguin: Tracker) -> Tracker:
+        return _PenguinStopTracker(target, penguin, self.inner(self.N, self.threshold, level=self.level).tracker(target))
+
+
 def candidates():
     return {
         "penguin": "penguin",
@@ -249,6 +444,13 @@ def candidates():
         "combined_horizon": CombinedHorizon(),
         "penguin_stop_mean": PenguinStopMean(),
         "penguin_stop_narrow": PenguinStopNarrow(),
+        "penguin_stop_joint": PenguinStopJoint(),
+        "penguin_stop_akaike": PenguinStopAkaike(),
+        "penguin_stop_penalised": PenguinStopPenalised(),
+        "penguin_stop_sharp": PenguinStopWith(TriageSharp, "penguin_stop_sharp"),
+        "penguin_stop_median": PenguinStopWith(TriageMedian, "penguin_stop_median"),
+        "penguin_stop_prequential": PenguinStopWith(TriagePrequential, "penguin_stop_prequential"),
+        "penguin_stop_variance": PenguinStopVariance(),
     }
 
 
@@ -288,8 +490,15 @@ def main(argv=None) -> int:
     ap.add_argument("--no-synthetic", action="store_true", help="only the corpora given")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--csv", help="also write every row to this CSV")
+    ap.add_argument("--only", help="comma-separated candidates to score besides penguin (default: all)")
     args = ap.parse_args(argv)
     cands = candidates()
+    if args.only:
+        wanted = ["penguin"] + [c.strip() for c in args.only.split(",") if c.strip()]
+        unknown = [c for c in wanted if c not in cands]
+        if unknown:
+            ap.error(f"--only: unknown candidate {unknown[0]!r}; expected some of: {', '.join(cands)}")
+        cands = {name: cands[name] for name in dict.fromkeys(wanted)}
     rows, met = [], {name: [] for name in cands}
     with tempfile.TemporaryDirectory() as tmp:
         try:  # the corpora first: a bad path fails before any work

@@ -103,7 +103,86 @@ def test_script_on_the_published_tables(reference_dir, tmp_path):
     assert "| triage (auto before) | 0 of 4 |" in r.stdout and "| penguin_stop (auto) |" in r.stdout
     rows = (tmp_path / "rows.csv").read_text().splitlines()
     assert rows[0] == "set,target,method,networks,saved,mae,spearman,bsf_mae,bsf_spearman,goal"
-    assert len(rows) == 1 + 4 * 13  # 4 cells x 13 methods
+    assert len(rows) == 1 + 4 * 20  # 4 cells x 20 methods
+    only = subprocess.run([sys.executable, str(SCRIPT), str(reference_dir), "--no-synthetic", "--workers", "1",
+                           "--only", "penguin_stop (auto),penguin_stop_variance", "--csv", str(tmp_path / "only.csv")],
+                          capture_output=True, text=True)
+    assert only.returncode == 0, only.stderr
+    methods = [line.split(",")[-8] for line in (tmp_path / "only.csv").read_text().splitlines()[1:]]
+    assert methods == ["penguin", "penguin_stop (auto)", "penguin_stop_variance"] * 4
+    unknown = subprocess.run([sys.executable, str(SCRIPT), str(reference_dir), "--no-synthetic", "--only", "nope"],
+                             capture_output=True, text=True)
+    assert unknown.returncode == 2 and "unknown candidate 'nope'" in unknown.stderr
     bad = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "none"), "--no-synthetic"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
+def _learning_tables(seed=5):
+    """Half-epoch tables of networks that learn, exponential- and power-shaped."""
+    from nnlife.table import Curve
+
+    t = 0.5 * np.arange(1, 81)
+    rng = np.random.default_rng(seed)
+    curves = []
+    for tau, top in ((1.0, 80.0), (3.0, 70.0), (6.0, 90.0), (2.0, 40.0)):
+        rise = 1 - np.exp(-t / tau)
+        curves.append(Curve.from_halves(2.3 - 1.5 * rise, 2.3 - 1.4 * rise, 10 + (top - 10) * rise + rng.normal(0, 0.3, 80)))
+    for c, top in ((1.0, 80.0), (2.0, 70.0)):
+        rise = 1 - (1 + t) ** -0.5 * c
+        curves.append(Curve.from_halves(2.3 - 1.5 * rise, 2.3 - 1.4 * rise, 10 + (top - 10) * rise + rng.normal(0, 0.3, 80)))
+    return curves
+
+
+def _triage_at(curve, stop_epoch, target, tracker):
+    """``tracker`` fed the curve's rows up to ``stop_epoch``; its last prediction."""
+    for e, a, tl, vl in zip(curve.epochs, curve.valAcc, curve.trainLoss, curve.valLoss):
+        pred = tracker.observe(e, a, tl, vl)
+        if e >= stop_epoch:
+            return pred
+
+
+def test_reweighted_penguin_stops_keep_its_stops_and_weigh_as_they_say(rules):
+    from nnlife.predict import Triage
+    from nnlife.predict.core import DEFAULT_LEVEL
+
+    curves = _learning_tables()
+    names = ["penguin_stop", rules.PenguinStopAkaike(), rules.PenguinStopVariance(),
+             rules.PenguinStopWith(rules.TriagePrequential, "penguin_stop_prequential"), rules.PenguinStopJoint()]
+    out = run_methods(curves, names, 20, workers=1)
+    stop, akaike, variance, prequential, joint = out.values()
+    from scipy.special import ndtri
+
+    z = float(ndtri(0.5 + DEFAULT_LEVEL / 2))
+    checked = 0
+    for c, s, a, v, q, j in zip(curves, stop, akaike, variance, prequential, joint):
+        assert s.stop_epoch == a.stop_epoch == v.stop_epoch == q.stop_epoch == j.stop_epoch
+        if not s.converged:
+            continue
+        tri = Triage().tracker(20)
+        _triage_at(c, s.stop_epoch, 20, tri)
+        x, y = tri.xs(), np.asarray(tri.acc) / 100.0
+        n = len(y)
+        # Akaike weights, by hand: AICc = n log(RSS / n) + 2k + 2k(k+1)/(n-k-1), w ~ exp(-AICc/2)
+        vals, aicc = [], []
+        for f in tri.families:
+            fit = tri.fits[f.name][-1]
+            k = len(f.params)
+            if fit is not None and np.isfinite(tri.value(fit)):
+                vals.append(tri.value(fit))
+                aicc.append(n * np.log(n * fit.rmse ** 2 / n) + 2 * k + 2 * k * (k + 1) / (n - k - 1))
+        w = np.exp(-(np.asarray(aicc) - min(aicc)) / 2)
+        assert a.predicted == pytest.approx(float(np.sum(w * vals) / np.sum(w)), abs=1e-9)
+        # held-out error squared plus the predictive variance at the target
+        scored = tri.scored(x, y)
+        halves = np.asarray([tri.half_width(fit, x, y) for _, _, fit in scored])
+        err = np.asarray([e for _, e, _ in scored])
+        w = 1 / (err ** 2 + (halves / z) ** 2)
+        assert v.predicted == pytest.approx(float(np.sum(w * [s_[0] for s_ in scored]) / np.sum(w)), abs=1e-9)
+        # triage_prequential's ensemble on the same rows
+        assert q.predicted == _triage_at(c, s.stop_epoch, 20, rules.TriagePrequential().tracker(20)).value
+        checked += 1
+    assert checked >= 3
+    # the three differ from penguin_stop's own prediction somewhere
+    for other in (akaike, variance, prequential, joint):
+        assert any(o.predicted != s.predicted for o, s in zip(other, stop) if s.converged)
