@@ -1,0 +1,173 @@
+"""A learned model's prediction at PENGUIN's stop, scored leave-one-source-out beside `auto`.
+
+    python benchmarks/auto_learned.py [CORPUS_DIR ...] [--no-synthetic] [--workers 2] [--csv F]
+
+`auto` (``penguin_stop``) stops where PENGUIN's rule stops and reports the ensemble's
+prediction there. This script asks whether the learned method (``nnlife predictor fit``: three
+LightGBM quantile regressors of the target-minus-last difference, from prefix features and the
+network's spec) predicts better at those same stops, on curves of a kind it was never fitted to.
+The curve sets are those of ``auto_rules.py`` (synthetic ``exp`` and ``power`` per-epoch curves,
+``make_curves``, each corpus given in its half-epoch and its per-epoch view), grouped by
+*source*: ``exp``, ``power``, ``make_curves`` and each corpus. For every source a model is
+fitted on the curves of all the other sources (both views of a corpus, every seed of a
+synthetic shape; of ``make_curves``, its first ``--make-curves-fit`` curves, to keep the fit
+short) and scored on that source's sets only, so no score comes from a model that saw curves
+of its kind.
+
+Candidates: ``penguin``; ``penguin_stop (auto)``; ``learned (cv)``, the learned method with
+its own stopping rule (the stability window on its predictions); ``penguin_stop_learned (cv)``:
+``penguin_stop``'s stops (PENGUIN's stop, or triage's not-learning test) with the learned
+model's prediction and interval at PENGUIN's stop. A cell meets the goal as in
+``auto_rules.py``: at least PENGUIN's savings, a lower MAE, a higher Spearman, and a lower MAE
+and higher Spearman than the best-so-far baseline at the method's own stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "src"))
+
+from auto_rules import corpus_sets, meets, synthetic_sets  # noqa: E402
+from nnlife.errors import InputError  # noqa: E402
+from nnlife.predict import Triage, run_methods, score  # noqa: E402
+from nnlife.predict.combined import PenguinStop, _PenguinStopTracker  # noqa: E402
+from nnlife.predict.evaluation import labeled  # noqa: E402
+from nnlife.predict.core import Prediction, Tracker, clip_interval  # noqa: E402
+from nnlife.predict.learned import PREFIX_FEATURES, LearnedPredictor, fit_model, prefix_features, spec_features  # noqa: E402
+
+LAST = PREFIX_FEATURES.index("last")
+
+
+class _LearnedStopTracker(_PenguinStopTracker):
+    def __init__(self, target: float, penguin: Tracker, triage: Tracker, learned: LearnedPredictor):
+        super().__init__(target, penguin, triage)
+        self.learned = learned
+        self.train_losses: list[float] = []
+        self.val_losses: list[float] = []
+
+    def step(self, train_loss, val_loss) -> Prediction:
+        self.train_losses.append(math.nan if train_loss is None else float(train_loss))
+        self.val_losses.append(math.nan if val_loss is None else float(val_loss))
+        return super().step(train_loss, val_loss)
+
+    def at_stop(self, p: Prediction, t: Prediction) -> Prediction:
+        f = prefix_features(self.acc, self.val_losses, self.train_losses, int(self.x_target))
+        if f is None:
+            return p
+        row = np.asarray([f + spec_features(self.spec)], dtype=float)
+        lo, mid, hi = (float(v) for v in self.learned.predict_rows(row)[0])
+        last = f[LAST]
+        value = min(100.0, max(0.0, last + mid))
+        lower, upper = clip_interval(last + min(lo, mid), last + max(hi, mid))
+        return Prediction(value, (upper - lower) / 2, True, lower, upper)
+
+
+class PenguinStopLearned(PenguinStop):
+    """``penguin_stop``'s stops, the learned model's prediction at PENGUIN's stop."""
+
+    def __init__(self, content: dict, name: str = "penguin_stop_learned"):
+        super().__init__()
+        self.name = name
+        self.learned = LearnedPredictor(content)
+
+    def _tracker(self, target: float, penguin: Tracker) -> Tracker:
+        return _LearnedStopTracker(target, penguin, Triage(self.N, self.threshold, level=self.level).tracker(target),
+                                   self.learned)
+
+
+def source_of(label: str) -> str:
+    for prefix, source in (("synthetic exp", "exp"), ("synthetic power", "power"), ("make_curves", "make_curves")):
+        if label.startswith(prefix):
+            return source
+    return label.split(" (")[0]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("corpora", nargs="*", help="directories of real tables (each its own source)")
+    ap.add_argument("--no-synthetic", action="store_true", help="only the corpora given (each scored with a model "
+                    "fitted on the others and on the synthetic sets, which are then fitted on but not scored)")
+    ap.add_argument("--make-curves-fit", type=int, default=300, help="make_curves curves fitted on (default 300)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--csv", help="also write every row to this CSV")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            corpora = list(corpus_sets(args.corpora))
+        except InputError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        synthetic = list(synthetic_sets(Path(tmp)))
+    sets = [(label, source_of(label), curves, targets) for label, curves, targets in synthetic + corpora]
+    scored = [s for s in sets if not (args.no_synthetic and s[1] in ("exp", "power", "make_curves"))]
+    if not scored:
+        ap.error("no curve sets to score: give corpora or drop --no-synthetic")
+    models = {}
+    rows, met = [], {}
+    for label, source, curves, targets in scored:
+        if source not in models:
+            start = time.perf_counter()
+            fit_on = []
+            for _, other, c, _ in sets:
+                if other != source:
+                    fit_on += [labeled(x) for x in (c[: args.make_curves_fit] if other == "make_curves" else c)]
+            models[source] = fit_model(fit_on, sources=sorted({o for _, o, _, _ in sets if o != source}))
+            print(f"\n(model without {source}: {len(fit_on)} curves, {models[source]['trained_on']['rows']} rows, "
+                  f"{time.perf_counter() - start:.0f} s)", flush=True)
+        content = models[source]
+        cands = {
+            "penguin": "penguin",
+            "penguin_stop (auto)": "penguin_stop",
+            "learned (cv)": LearnedPredictor(content, "learned (cv)"),
+            "penguin_stop_learned (cv)": PenguinStopLearned(content, "penguin_stop_learned (cv)"),
+        }
+        for target in targets:
+            start = time.perf_counter()
+            outcomes = run_methods(curves, list(cands.values()), target, workers=args.workers)
+            here = []
+            for name, outs in zip(cands, outcomes.values()):
+                s = score(outs)
+                here.append(dict(set=label, target=target, method=name, networks=s.networks, saved=s.epochs_saved,
+                                 mae=s.mae, spearman=s.spearman, bsf_mae=s.bsf_mae, bsf_spearman=s.bsf_spearman,
+                                 coverage=s.coverage, width=s.width))
+            penguin = here[0]
+            print(f"\n#### {label}, target {target:g} ({penguin['networks']} curves, {time.perf_counter() - start:.0f} s)\n")
+            print("| method | saved | MAE | Spearman | best-so-far at its stops: MAE / Spearman | 80 % coverage / width | goal |")
+            print("|---|---:|---:|---:|---|---|---|")
+            for r in here:
+                ok = r["method"] != "penguin" and meets(r, penguin)
+                r["goal"] = ok
+                if r["method"] != "penguin":
+                    met.setdefault(r["method"], []).append(ok)
+                cov = "" if not math.isfinite(r["coverage"]) else f"{r['coverage']:.2f} / {r['width']:.1f}"
+                print(f"| {r['method']} | {r['saved']:.3f} | {r['mae']:.2f} | {r['spearman']:.3f} | "
+                      f"{r['bsf_mae']:.2f} / {r['bsf_spearman']:.3f} | {cov} | {'met' if ok else ''} |", flush=True)
+            rows += here
+    print("\n#### The goal met, cells of (curve set, target)\n")
+    print("| method | cells met |")
+    print("|---|---|")
+    for name, oks in met.items():
+        print(f"| {name} | {sum(oks)} of {len(oks)} |")
+    if args.csv:
+        with open(args.csv, "w", newline="") as handle:
+            w = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    import auto_learned  # the candidate class by this module's name, so that worker processes can unpickle it
+
+    sys.exit(auto_learned.main())
