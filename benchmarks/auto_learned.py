@@ -25,28 +25,23 @@ and higher Spearman than the best-so-far baseline at the method's own stops.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from auto_rules import corpus_sets, meets, synthetic_sets  # noqa: E402
+from auto_rules import corpus_sets, report, score_cell, synthetic_sets  # noqa: E402
 from nnlife.errors import InputError  # noqa: E402
-from nnlife.predict import Triage, run_methods, score  # noqa: E402
+from nnlife.predict import Triage  # noqa: E402
 from nnlife.predict.combined import PenguinStop, _PenguinStopTracker  # noqa: E402
 from nnlife.predict.evaluation import labeled  # noqa: E402
-from nnlife.predict.core import Prediction, Tracker, clip_interval  # noqa: E402
-from nnlife.predict.learned import PREFIX_FEATURES, LearnedPredictor, fit_model, prefix_features, spec_features  # noqa: E402
-
-LAST = PREFIX_FEATURES.index("last")
+from nnlife.predict.core import Prediction, Tracker  # noqa: E402
+from nnlife.predict.learned import LearnedPredictor, fit_model  # noqa: E402
 
 
 class _LearnedStopTracker(_PenguinStopTracker):
@@ -62,15 +57,8 @@ class _LearnedStopTracker(_PenguinStopTracker):
         return super().step(train_loss, val_loss)
 
     def at_stop(self, p: Prediction, t: Prediction) -> Prediction:
-        f = prefix_features(self.acc, self.val_losses, self.train_losses, int(self.x_target))
-        if f is None:
-            return p
-        row = np.asarray([f + spec_features(self.spec)], dtype=float)
-        lo, mid, hi = (float(v) for v in self.learned.predict_rows(row)[0])
-        last = f[LAST]
-        value = min(100.0, max(0.0, last + mid))
-        lower, upper = clip_interval(last + min(lo, mid), last + max(hi, mid))
-        return Prediction(value, (upper - lower) / 2, True, lower, upper)
+        pred = self.learned.predict_prefix(self.acc, self.val_losses, self.train_losses, int(self.x_target), self.spec)
+        return p if pred is None else Prediction(pred.value, pred.uncertainty, True, pred.lower, pred.upper)
 
 
 class PenguinStopLearned(PenguinStop):
@@ -114,7 +102,7 @@ def main(argv=None) -> int:
     if not scored:
         ap.error("no curve sets to score: give corpora or drop --no-synthetic")
     models = {}
-    rows, met = [], {}
+    rows = []
     for label, source, curves, targets in scored:
         if source not in models:
             start = time.perf_counter()
@@ -133,37 +121,8 @@ def main(argv=None) -> int:
             "penguin_stop_learned (cv)": PenguinStopLearned(content, "penguin_stop_learned (cv)"),
         }
         for target in targets:
-            start = time.perf_counter()
-            outcomes = run_methods(curves, list(cands.values()), target, workers=args.workers)
-            here = []
-            for name, outs in zip(cands, outcomes.values()):
-                s = score(outs)
-                here.append(dict(set=label, target=target, method=name, networks=s.networks, saved=s.epochs_saved,
-                                 mae=s.mae, spearman=s.spearman, bsf_mae=s.bsf_mae, bsf_spearman=s.bsf_spearman,
-                                 coverage=s.coverage, width=s.width))
-            penguin = here[0]
-            print(f"\n#### {label}, target {target:g} ({penguin['networks']} curves, {time.perf_counter() - start:.0f} s)\n")
-            print("| method | saved | MAE | Spearman | best-so-far at its stops: MAE / Spearman | 80 % coverage / width | goal |")
-            print("|---|---:|---:|---:|---|---|---|")
-            for r in here:
-                ok = r["method"] != "penguin" and meets(r, penguin)
-                r["goal"] = ok
-                if r["method"] != "penguin":
-                    met.setdefault(r["method"], []).append(ok)
-                cov = "" if not math.isfinite(r["coverage"]) else f"{r['coverage']:.2f} / {r['width']:.1f}"
-                print(f"| {r['method']} | {r['saved']:.3f} | {r['mae']:.2f} | {r['spearman']:.3f} | "
-                      f"{r['bsf_mae']:.2f} / {r['bsf_spearman']:.3f} | {cov} | {'met' if ok else ''} |", flush=True)
-            rows += here
-    print("\n#### The goal met, cells of (curve set, target)\n")
-    print("| method | cells met |")
-    print("|---|---|")
-    for name, oks in met.items():
-        print(f"| {name} | {sum(oks)} of {len(oks)} |")
-    if args.csv:
-        with open(args.csv, "w", newline="") as handle:
-            w = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+            rows += score_cell(label, curves, target, cands, args.workers)
+    report(rows, args.csv)
     return 0
 
 

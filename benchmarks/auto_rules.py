@@ -65,6 +65,7 @@ import math
 import sys
 import tempfile
 import time
+from abc import abstractmethod
 from pathlib import Path
 
 import numpy as np
@@ -206,6 +207,18 @@ class CombinedHorizon(_Windowed):
                             TriageHorizon(self.N, self.threshold, level=self.level).tracker(t))
 
 
+class _Variant(PenguinStop):
+    """A variant of ``penguin_stop``: its state on a curve is ``outer`` (a
+    :class:`_PenguinStopTracker`, whose ``at_stop`` gives the prediction where PENGUIN stops)
+    around an ``inner`` triage's tracker."""
+
+    outer = _PenguinStopTracker
+    inner = Triage
+
+    def _tracker(self, target: float, penguin: Tracker) -> Tracker:
+        return self.outer(target, penguin, self.inner(self.N, self.threshold, level=self.level).tracker(target))
+
+
 class _MeanStopTracker(_PenguinStopTracker):
     """penguin_stop's rows and stops, predicting the mean of PENGUIN's and triage's predictions
     (and of their interval bounds) where PENGUIN stops."""
@@ -222,11 +235,9 @@ class _MeanStopTracker(_PenguinStopTracker):
                           mean(p.lower, t.lower), mean(p.upper, t.upper))
 
 
-class PenguinStopMean(PenguinStop):
+class PenguinStopMean(_Variant):
     name = "penguin_stop_mean"
-
-    def _tracker(self, target: float, penguin: Tracker) -> Tracker:
-        return _MeanStopTracker(target, penguin, Triage(self.N, self.threshold, level=self.level).tracker(target))
+    outer = _MeanStopTracker
 
 
 class _NarrowStopTracker(_PenguinStopTracker):
@@ -242,72 +253,77 @@ class _NarrowStopTracker(_PenguinStopTracker):
         return p if (p.upper - p.lower) < (t.upper - t.lower) else stop
 
 
-class PenguinStopNarrow(PenguinStop):
+class PenguinStopNarrow(_Variant):
     name = "penguin_stop_narrow"
-
-    def _tracker(self, target: float, penguin: Tracker) -> Tracker:
-        return _NarrowStopTracker(target, penguin, Triage(self.N, self.threshold, level=self.level).tracker(target))
+    outer = _NarrowStopTracker
 
 
-class _JointStopTracker(_PenguinStopTracker):
-    """penguin_stop's rows and stops, predicting where PENGUIN stops with the ensemble of the
-    eight families *and PENGUIN's own fit*, each weighted by ``1 / held-out MSE`` as the
-    ensemble weights its families (PENGUIN's held-out error: its model fitted on the rows up to
-    ``h`` rows ago, on the ``h`` rows since, ``h = max(2, n // 2)``, the ensemble's split)."""
+class _ReweightedStopTracker(_PenguinStopTracker):
+    """penguin_stop's rows and stops, predicting where PENGUIN stops with a mixture of its own:
+    :meth:`members` gives the members' values, weights and interval half-widths (percent), and
+    the prediction is their weighted mean, the interval the weighted mixture's
+    (:func:`~nnlife.predict.core.mixture_interval`, as the ensemble's)."""
 
-    def at_stop(self, p: Prediction, t: Prediction) -> Prediction:
-        stop = super().at_stop(p, t)
-        if stop is p or not math.isfinite(p.value):
-            return stop
-        tri = self.triage
-        x, y = tri.xs(), np.asarray(tri.acc) / 100.0
-        scored = tri.scored(x, y)
-        n = len(y)
-        h = max(2, n // 2)
-        if not scored or n - h < 2:
-            return stop
-        early = fit_penguin(x[: n - h], np.asarray(tri.acc[: n - h]))
-        if early is None:
-            return stop
-        with np.errstate(all="ignore"):
-            held = penguin_model(x[n - h:], *early) - np.asarray(tri.acc[n - h:])
-        error = float(np.sqrt(np.mean(held ** 2)))
-        if not math.isfinite(error):
-            return stop
-        values = np.asarray([v for v, _, _ in scored] + [p.value])
-        weights = tri.weights([e for _, e, _ in scored] + [error])
-        w = weights / np.sum(weights)
-        value = float(np.sum(w * values))
-        halves = np.asarray([tri.half_width(fit, x, y) for _, _, fit in scored]
-                            + [math.nan if p.lower is None else 0.5 * (p.upper - p.lower)])
-        ok = np.isfinite(halves)
-        lower = upper = None
-        if ok.any():
-            lower, upper = clip_interval(*mixture_interval(values[ok], halves[ok], w[ok], tri.level))
-        spread = float(np.sqrt(np.sum(w * (values - value) ** 2)))
-        return Prediction(value, spread, True, lower, upper)
-
-
-class PenguinStopJoint(PenguinStop):
-    name = "penguin_stop_joint"
-
-    def _tracker(self, target: float, penguin: Tracker) -> Tracker:
-        return _JointStopTracker(target, penguin, Triage(self.N, self.threshold, level=self.level).tracker(target))
-
-
-class _AkaikeStopTracker(_PenguinStopTracker):
-    """penguin_stop's rows and stops, predicting where PENGUIN stops with the families averaged
-    by their Akaike weights (``exp(-AICc / 2)``, AICc from each fit's in-sample residuals, its
-    parameter count and the rows so far; Burnham and Anderson's model averaging) instead of by
-    held-out error: among families that fit the prefix about equally, the one with fewer
-    parameters extrapolates with less variance, and the held-out error alone does not see it."""
+    @abstractmethod
+    def members(self, p: Prediction, x: np.ndarray, y: np.ndarray):
+        """``(values, weights, halves)``, or ``None`` for triage's own prediction."""
 
     def at_stop(self, p: Prediction, t: Prediction) -> Prediction:
         stop = super().at_stop(p, t)
         if stop is p:
             return stop
         tri = self.triage
-        x, y = tri.xs(), np.asarray(tri.acc) / 100.0
+        m = self.members(p, tri.xs(), np.asarray(tri.acc) / 100.0)
+        if m is None:
+            return stop
+        values, weights, halves = (np.asarray(a, dtype=float) for a in m)
+        w = weights / np.sum(weights)
+        value = float(np.sum(w * values))
+        ok = np.isfinite(halves)
+        lower = upper = None
+        if ok.any():
+            lower, upper = clip_interval(*mixture_interval(values[ok], halves[ok], w[ok], tri.level))
+        return Prediction(value, float(np.sqrt(np.sum(w * (values - value) ** 2))), True, lower, upper)
+
+
+class _JointStopTracker(_ReweightedStopTracker):
+    """The eight families *and PENGUIN's own fit*, each weighted by ``1 / held-out MSE`` as the
+    ensemble weights its families (PENGUIN's held-out error: its model fitted on the rows up to
+    ``h`` rows ago, on the ``h`` rows since, ``h = max(2, n // 2)``, the ensemble's split)."""
+
+    def members(self, p, x, y):
+        tri = self.triage
+        scored = tri.scored(x, y)
+        n = len(y)
+        h = max(2, n // 2)
+        if not scored or n - h < 2 or not math.isfinite(p.value):
+            return None
+        early = fit_penguin(x[: n - h], np.asarray(tri.acc[: n - h]))
+        if early is None:
+            return None
+        with np.errstate(all="ignore"):
+            held = penguin_model(x[n - h:], *early) - np.asarray(tri.acc[n - h:])
+        error = float(np.sqrt(np.mean(held ** 2)))
+        if not math.isfinite(error):
+            return None
+        return ([v for v, _, _ in scored] + [p.value], tri.weights([e for _, e, _ in scored] + [error]),
+                [tri.half_width(fit, x, y) for _, _, fit in scored] + [math.nan if p.lower is None else 0.5 * (p.upper - p.lower)])
+
+
+class PenguinStopJoint(_Variant):
+    name = "penguin_stop_joint"
+    outer = _JointStopTracker
+
+
+class _AkaikeStopTracker(_ReweightedStopTracker):
+    """The families averaged by their Akaike weights (``exp(-AICc / 2)``, AICc from each fit's
+    in-sample residuals, its parameter count and the rows so far; Burnham and Anderson's model
+    averaging) instead of by held-out error: among families that fit the prefix about equally,
+    the one with fewer parameters extrapolates with less variance, and the held-out error alone
+    does not see it."""
+
+    def members(self, p, x, y):
+        tri = self.triage
         n = len(y)
         members = []
         for f in tri.families:
@@ -320,113 +336,73 @@ class _AkaikeStopTracker(_PenguinStopTracker):
             if math.isfinite(value) and math.isfinite(aicc):
                 members.append((value, aicc, fit))
         if not members:
-            return stop
-        values = np.asarray([v for v, _, _ in members])
+            return None
         a = np.asarray([c for _, c, _ in members])
-        w = np.exp(-(a - a.min()) / 2)
-        w = w / np.sum(w)
-        value = float(np.sum(w * values))
-        halves = np.asarray([tri.half_width(fit, x, y) for _, _, fit in members])
-        ok = np.isfinite(halves)
-        lower = upper = None
-        if ok.any():
-            lower, upper = clip_interval(*mixture_interval(values[ok], halves[ok], w[ok], tri.level))
-        return Prediction(value, float(np.sqrt(np.sum(w * (values - value) ** 2))), True, lower, upper)
+        return [v for v, _, _ in members], np.exp(-(a - a.min()) / 2), [tri.half_width(fit, x, y) for _, _, fit in members]
 
 
-class PenguinStopAkaike(PenguinStop):
+class PenguinStopAkaike(_Variant):
     name = "penguin_stop_akaike"
-
-    def _tracker(self, target: float, penguin: Tracker) -> Tracker:
-        return _AkaikeStopTracker(target, penguin, Triage(self.N, self.threshold, level=self.level).tracker(target))
+    outer = _AkaikeStopTracker
 
 
-class _PenalisedStopTracker(_PenguinStopTracker):
-    """penguin_stop's rows and stops, predicting where PENGUIN stops with the ensemble's
-    held-out weights (``1 / held-out MSE``) times the parameter count's share of the Akaike
-    weight, ``exp(-(k + k (k + 1) / (n - k - 1)))`` (AICc's penalty, halved): the held-out error
-    judges the fit, the penalty breaks the near-ties between nested families of 3 and 4
-    parameters in favour of the smaller."""
+class _PenalisedStopTracker(_ReweightedStopTracker):
+    """The ensemble's held-out weights (``1 / held-out MSE``) times the parameter count's share
+    of the Akaike weight, ``exp(-(k + k (k + 1) / (n - k - 1)))`` (AICc's penalty, halved): the
+    held-out error judges the fit, the penalty breaks the near-ties between nested families of
+    3 and 4 parameters in favour of the smaller."""
 
-    def at_stop(self, p: Prediction, t: Prediction) -> Prediction:
-        stop = super().at_stop(p, t)
-        if stop is p:
-            return stop
+    def members(self, p, x, y):
         tri = self.triage
-        x, y = tri.xs(), np.asarray(tri.acc) / 100.0
         n = len(y)
         scored = [(v, e, fit) for v, e, fit in tri.scored(x, y) if n > len(fit.family.params) + 1]
         if not scored:
-            return stop
-        values = np.asarray([v for v, _, _ in scored])
+            return None
         k = np.asarray([len(fit.family.params) for _, _, fit in scored], dtype=float)
         penalty = k + k * (k + 1) / (n - k - 1)
-        w = tri.weights([e for _, e, _ in scored]) * np.exp(-(penalty - penalty.min()))
-        w = w / np.sum(w)
-        value = float(np.sum(w * values))
-        halves = np.asarray([tri.half_width(fit, x, y) for _, _, fit in scored])
-        ok = np.isfinite(halves)
-        lower = upper = None
-        if ok.any():
-            lower, upper = clip_interval(*mixture_interval(values[ok], halves[ok], w[ok], tri.level))
-        return Prediction(value, float(np.sqrt(np.sum(w * (values - value) ** 2))), True, lower, upper)
+        return ([v for v, _, _ in scored], tri.weights([e for _, e, _ in scored]) * np.exp(-(penalty - penalty.min())),
+                [tri.half_width(fit, x, y) for _, _, fit in scored])
 
 
-class PenguinStopPenalised(PenguinStop):
+class PenguinStopPenalised(_Variant):
     name = "penguin_stop_penalised"
-
-    def _tracker(self, target: float, penguin: Tracker) -> Tracker:
-        return _PenalisedStopTracker(target, penguin, Triage(self.N, self.threshold, level=self.level).tracker(target))
+    outer = _PenalisedStopTracker
 
 
-class _VarianceStopTracker(_PenguinStopTracker):
-    """penguin_stop's rows and stops, predicting where PENGUIN stops with the families weighted
-    by the inverse of an estimate of each one's squared error at the target: its held-out
-    error squared (how far off its form was on this curve) plus its predictive variance there
-    (its own interval's half-width over the normal quantile: how loosely the prefix pins its
-    extrapolation down). Families with more parameters that fit as well extrapolate more
-    loosely, and the held-out error alone does not see that."""
+class _VarianceStopTracker(_ReweightedStopTracker):
+    """The families weighted by the inverse of an estimate of each one's squared error at the
+    target: its held-out error squared (how far off its form was on this curve) plus its
+    predictive variance there (its own interval's half-width over the normal quantile: how
+    loosely the prefix pins its extrapolation down). Families with more parameters that fit as
+    well extrapolate more loosely, and the held-out error alone does not see that."""
 
-    def at_stop(self, p: Prediction, t: Prediction) -> Prediction:
-        stop = super().at_stop(p, t)
-        if stop is p:
-            return stop
+    def members(self, p, x, y):
+        from scipy.special import ndtri
+
         tri = self.triage
-        x, y = tri.xs(), np.asarray(tri.acc) / 100.0
         scored = tri.scored(x, y)
         halves = np.asarray([tri.half_width(fit, x, y) for _, _, fit in scored])
         ok = np.isfinite(halves)
         if not ok.any():
-            return stop
-        from scipy.special import ndtri
-
+            return None
         z = float(ndtri(0.5 + tri.level / 2))
-        values = np.asarray([v for v, _, _ in scored])[ok]
         errors = np.asarray([e for _, e, _ in scored])[ok]
-        w = 1.0 / np.maximum(errors ** 2 + (halves[ok] / z) ** 2, 1e-6)
-        w = w / np.sum(w)
-        value = float(np.sum(w * values))
-        lower, upper = clip_interval(*mixture_interval(values, halves[ok], w, tri.level))
-        return Prediction(value, float(np.sqrt(np.sum(w * (values - value) ** 2))), True, lower, upper)
+        return (np.asarray([v for v, _, _ in scored])[ok], 1.0 / np.maximum(errors ** 2 + (halves[ok] / z) ** 2, 1e-6),
+                halves[ok])
 
 
-class PenguinStopVariance(PenguinStop):
+class PenguinStopVariance(_Variant):
     name = "penguin_stop_variance"
-
-    def _tracker(self, target: float, penguin: Tracker) -> Tracker:
-        return _VarianceStopTracker(target, penguin, Triage(self.N, self.threshold, level=self.level).tracker(target))
+    outer = _VarianceStopTracker
 
 
-class PenguinStopWith(PenguinStop):
+class PenguinStopWith(_Variant):
     """penguin_stop with another triage's ensemble (its weights or centre) predicting at
     PENGUIN's stop: ``PenguinStopWith(TriageSharp, "penguin_stop_sharp")``."""
 
     def __init__(self, inner: type, name: str):
         super().__init__()
         self.inner, self.name = inner, name
-
-    def _tracker(self, target: float, penguin: Tracker) -> Tracker:
-        return _PenguinStopTracker(target, penguin, self.inner(self.N, self.threshold, level=self.level).tracker(target))
 
 
 def candidates():
@@ -484,6 +460,47 @@ def meets(row, penguin) -> bool:
             and row["mae"] < row["bsf_mae"] and row["spearman"] > row["bsf_spearman"])
 
 
+def score_cell(label: str, curves, target: float, cands: dict, workers: int) -> list[dict]:
+    """Every candidate on one set at one target: its rows (``goal``: the cell's goal met), and
+    the cell's table printed."""
+    start = time.perf_counter()
+    outcomes = run_methods(curves, list(cands.values()), target, workers=workers)
+    here = []
+    for name, outs in zip(cands, outcomes.values()):
+        s = score(outs)
+        here.append(dict(set=label, target=target, method=name, networks=s.networks, saved=s.epochs_saved,
+                         mae=s.mae, spearman=s.spearman, bsf_mae=s.bsf_mae, bsf_spearman=s.bsf_spearman,
+                         coverage=s.coverage, width=s.width))
+    penguin = here[0]
+    print(f"\n#### {label}, target {target:g} ({penguin['networks']} curves, {time.perf_counter() - start:.0f} s)\n")
+    print("| method | saved | MAE | Spearman | best-so-far at its stops: MAE / Spearman | 80 % coverage / width | goal |")
+    print("|---|---:|---:|---:|---|---|---|")
+    for r in here:
+        r["goal"] = r["method"] != "penguin" and meets(r, penguin)
+        cov = f"{r['coverage']:.2f} / {r['width']:.1f}" if math.isfinite(r["coverage"]) else ""
+        print(f"| {r['method']} | {r['saved']:.3f} | {r['mae']:.2f} | {r['spearman']:.3f} | "
+              f"{r['bsf_mae']:.2f} / {r['bsf_spearman']:.3f} | {cov} | {'met' if r['goal'] else ''} |", flush=True)
+    return here
+
+
+def report(rows: list[dict], csv_path: str | None) -> None:
+    """How many cells each candidate meets the goal in; every row to ``csv_path`` if given."""
+    met: dict[str, list[bool]] = {}
+    for r in rows:
+        if r["method"] != "penguin":
+            met.setdefault(r["method"], []).append(r["goal"])
+    print("\n#### The goal met, cells of (curve set, target)\n")
+    print("| method | cells met |")
+    print("|---|---|")
+    for name, oks in met.items():
+        print(f"| {name} | {sum(oks)} of {len(oks)} |")
+    if csv_path:
+        with open(csv_path, "w", newline="") as handle:
+            w = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("corpora", nargs="*", help="directories of real tables (each its own set)")
@@ -499,7 +516,7 @@ def main(argv=None) -> int:
         if unknown:
             ap.error(f"--only: unknown candidate {unknown[0]!r}; expected some of: {', '.join(cands)}")
         cands = {name: cands[name] for name in dict.fromkeys(wanted)}
-    rows, met = [], {name: [] for name in cands}
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         try:  # the corpora first: a bad path fails before any work
             corpora = list(corpus_sets(args.corpora))
@@ -511,36 +528,8 @@ def main(argv=None) -> int:
             ap.error("no curve sets: give corpora or drop --no-synthetic")
         for label, curves, targets in sets:
             for target in targets:
-                start = time.perf_counter()
-                outcomes = run_methods(curves, list(cands.values()), target, workers=args.workers)
-                here = []
-                for name, outs in zip(cands, outcomes.values()):
-                    s = score(outs)
-                    here.append(dict(set=label, target=target, method=name, networks=s.networks, saved=s.epochs_saved,
-                                     mae=s.mae, spearman=s.spearman, bsf_mae=s.bsf_mae, bsf_spearman=s.bsf_spearman))
-                penguin = here[0]
-                print(f"\n#### {label}, target {target:g} ({penguin['networks']} curves, {time.perf_counter() - start:.0f} s)\n")
-                print("| method | saved | MAE | Spearman | best-so-far at its stops: MAE / Spearman | goal |")
-                print("|---|---:|---:|---:|---|---|")
-                for r in here:
-                    ok = r["method"] != "penguin" and meets(r, penguin)
-                    r["goal"] = ok
-                    if r["method"] != "penguin":
-                        met[r["method"]].append(ok)
-                    print(f"| {r['method']} | {r['saved']:.3f} | {r['mae']:.2f} | {r['spearman']:.3f} | "
-                          f"{r['bsf_mae']:.2f} / {r['bsf_spearman']:.3f} | {'met' if ok else ''} |", flush=True)
-                rows += here
-    print("\n#### The goal met, cells of (curve set, target)\n")
-    print("| method | cells met |")
-    print("|---|---|")
-    for name, oks in met.items():
-        if name != "penguin":
-            print(f"| {name} | {sum(oks)} of {len(oks)} |")
-    if args.csv:
-        with open(args.csv, "w", newline="") as handle:
-            w = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+                rows += score_cell(label, curves, target, cands, args.workers)
+    report(rows, args.csv)
     return 0
 
 

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 REFERENCE = FIXTURES / "reference"
 REFERENCE_IDS = (
     "2021_02_15_13_55_26_539263",
@@ -42,3 +43,22 @@ def cli():
             return exit.code
 
     return run
+
+
+@pytest.fixture(scope="session")
+def benchmark_module():
+    """``load(name)``: the script ``benchmarks/NAME.py`` imported as the module ``NAME`` (and
+    registered under that name, so that worker processes find the classes it defines)."""
+    import importlib.util
+    import sys
+
+    def load(name: str):
+        if name in sys.modules:
+            return sys.modules[name]
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+
+    return load

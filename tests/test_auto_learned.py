@@ -1,7 +1,6 @@
 """benchmarks/auto_learned.py: the learned model's prediction at PENGUIN's stop, scored
 leave-one-source-out."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -16,12 +15,8 @@ SCRIPT = Path(__file__).parent.parent / "benchmarks" / "auto_learned.py"
 
 
 @pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location("auto_learned", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["auto_learned"] = module  # so that worker processes find its classes
-    spec.loader.exec_module(module)
-    return module
+def script(benchmark_module):
+    return benchmark_module("auto_learned")
 
 
 def _tables(seed, n=6):

@@ -1,6 +1,5 @@
 """benchmarks/auto_rules.py: the candidate rules for ``auto`` do what they say."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +13,8 @@ SCRIPT = Path(__file__).parent.parent / "benchmarks" / "auto_rules.py"
 
 
 @pytest.fixture(scope="module")
-def rules():
-    spec = importlib.util.spec_from_file_location("auto_rules", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["auto_rules"] = module  # so that worker processes find its classes
-    spec.loader.exec_module(module)
-    return module
+def rules(benchmark_module):
+    return benchmark_module("auto_rules")
 
 
 def test_horizon_threshold(rules):
@@ -102,13 +97,13 @@ def test_script_on_the_published_tables(reference_dir, tmp_path):
     assert "#### reference (3, per-epoch view), target 25 (3 curves" in r.stdout
     assert "| triage (auto before) | 0 of 4 |" in r.stdout and "| penguin_stop (auto) |" in r.stdout
     rows = (tmp_path / "rows.csv").read_text().splitlines()
-    assert rows[0] == "set,target,method,networks,saved,mae,spearman,bsf_mae,bsf_spearman,goal"
+    assert rows[0] == "set,target,method,networks,saved,mae,spearman,bsf_mae,bsf_spearman,coverage,width,goal"
     assert len(rows) == 1 + 4 * 20  # 4 cells x 20 methods
     only = subprocess.run([sys.executable, str(SCRIPT), str(reference_dir), "--no-synthetic", "--workers", "1",
                            "--only", "penguin_stop (auto),penguin_stop_variance", "--csv", str(tmp_path / "only.csv")],
                           capture_output=True, text=True)
     assert only.returncode == 0, only.stderr
-    methods = [line.split(",")[-8] for line in (tmp_path / "only.csv").read_text().splitlines()[1:]]
+    methods = [line.split(",")[-10] for line in (tmp_path / "only.csv").read_text().splitlines()[1:]]
     assert methods == ["penguin", "penguin_stop (auto)", "penguin_stop_variance"] * 4
     unknown = subprocess.run([sys.executable, str(SCRIPT), str(reference_dir), "--no-synthetic", "--only", "nope"],
                              capture_output=True, text=True)

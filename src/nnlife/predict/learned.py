@@ -293,6 +293,20 @@ class LearnedPredictor(_Windowed):
         """The three quantiles of the target-minus-last difference, one row per feature row."""
         return np.stack([b.predict(X, num_threads=1) for b in self.boosters()], axis=1)
 
+    def predict_prefix(self, acc: Sequence[float], val_loss: Sequence[float], train_loss: Sequence[float], K: int,
+                       spec: NetworkSpec | None = None) -> Prediction | None:
+        """The prediction (not confident) from a prefix of a curve for its ``K``-th point
+        (1-based), the network's ``spec`` where known; ``None`` when no accuracy of the prefix
+        is finite."""
+        f = prefix_features(acc, val_loss, train_loss, K)
+        if f is None:
+            return None
+        row = np.asarray([f + spec_features(spec)], dtype=float)
+        lo, mid, hi = (float(v) for v in self.predict_rows(row)[0])
+        last = f[PREFIX_FEATURES.index("last")]
+        lower, upper = clip_interval(last + min(lo, mid), last + max(hi, mid))
+        return Prediction(min(100.0, max(0.0, last + mid)), (upper - lower) / 2, False, lower, upper)
+
     def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
         return _LearnedTracker(check_target(target_epoch), self, self.window())
 
@@ -321,12 +335,7 @@ class _LearnedTracker(Tracker):
         self.val_losses.append(math.nan if val_loss is None else float(val_loss))
         if len(self.acc) < MIN_POINTS or not math.isfinite(self.x_target):
             return self.no_prediction()
-        f = prefix_features(self.acc, self.val_losses, self.train_losses, int(self.x_target))
-        if f is None:
+        pred = self.predictor.predict_prefix(self.acc, self.val_losses, self.train_losses, int(self.x_target), self.spec)
+        if pred is None:
             return self.no_prediction()
-        row = np.asarray([f + spec_features(self.spec)], dtype=float)
-        lo, mid, hi = (float(v) for v in self.predictor.predict_rows(row)[0])
-        last = f[PREFIX_FEATURES.index("last")]
-        value = min(100.0, max(0.0, last + mid))
-        lower, upper = clip_interval(last + min(lo, mid), last + max(hi, mid))
-        return Prediction(value, (upper - lower) / 2, self.window.push(value), lower, upper)
+        return Prediction(pred.value, pred.uncertainty, self.window.push(pred.value), pred.lower, pred.upper)
