@@ -53,8 +53,10 @@ and, predicting at ``penguin_stop``'s stops with the families weighted otherwise
   ``triage_sharp``, ``triage_median`` and ``triage_prequential`` at PENGUIN's stop.
 
 Prints one markdown table per curve set and target (saved / MAE / Spearman, best-so-far MAE /
-Spearman at the method's stops, and ``goal`` when the row meets all five), then how many of
-the set-target cells each candidate meets the goal in.
+Spearman at the method's stops, interval coverage and width, and ``goal`` when the row meets
+all five), then, per candidate, how many of the set-target cells it meets the goal in (and how
+many of those are of real corpora), its MAE over PENGUIN's (geometric mean over the cells) and
+its Spearman minus PENGUIN's (mean over the cells).
 """
 
 from __future__ import annotations
@@ -483,17 +485,33 @@ def score_cell(label: str, curves, target: float, cands: dict, workers: int) -> 
     return here
 
 
+def is_real(label: str) -> bool:
+    """Whether a set's label names a corpus of real tables (not a synthetic set)."""
+    return not label.startswith(("synthetic ", "make_curves"))
+
+
 def report(rows: list[dict], csv_path: str | None) -> None:
-    """How many cells each candidate meets the goal in; every row to ``csv_path`` if given."""
-    met: dict[str, list[bool]] = {}
+    """How many cells each candidate meets the goal in (of them, on real corpora), with its MAE
+    over PENGUIN's (geometric mean over the cells) and its Spearman minus PENGUIN's (mean);
+    every row to ``csv_path`` if given."""
+    penguin = {(r["set"], r["target"]): r for r in rows if r["method"] == "penguin"}
+    cells: dict[str, list[tuple[bool, bool, float, float]]] = {}
     for r in rows:
         if r["method"] != "penguin":
-            met.setdefault(r["method"], []).append(r["goal"])
+            p = penguin[(r["set"], r["target"])]
+            ratio = r["mae"] / p["mae"] if p["mae"] > 0 else math.nan
+            cells.setdefault(r["method"], []).append((r["goal"], is_real(r["set"]), ratio, r["spearman"] - p["spearman"]))
     print("\n#### The goal met, cells of (curve set, target)\n")
-    print("| method | cells met |")
-    print("|---|---|")
-    for name, oks in met.items():
-        print(f"| {name} | {sum(oks)} of {len(oks)} |")
+    print("| method | cells met | of them, real corpora | MAE / PENGUIN's (geometric mean) | Spearman - PENGUIN's (mean) |")
+    print("|---|---|---|---:|---:|")
+    for name, cs in cells.items():
+        real = [c for c in cs if c[1]]
+        ratios = [c[2] for c in cs if math.isfinite(c[2]) and c[2] > 0]
+        dspear = [c[3] for c in cs if math.isfinite(c[3])]
+        gm = math.exp(sum(math.log(v) for v in ratios) / len(ratios)) if ratios else math.nan
+        ds = sum(dspear) / len(dspear) if dspear else math.nan
+        print(f"| {name} | {sum(c[0] for c in cs)} of {len(cs)} | {sum(c[0] for c in real)} of {len(real)} | "
+              f"{gm:.3f} | {ds:+.4f} |")
     if csv_path:
         with open(csv_path, "w", newline="") as handle:
             w = csv.DictWriter(handle, fieldnames=list(rows[0]))

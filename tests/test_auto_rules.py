@@ -95,7 +95,7 @@ def test_script_on_the_published_tables(reference_dir, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "#### reference (3 tables, half epochs), target 20 (3 curves" in r.stdout
     assert "#### reference (3, per-epoch view), target 25 (3 curves" in r.stdout
-    assert "| triage (auto before) | 0 of 4 |" in r.stdout and "| penguin_stop (auto) |" in r.stdout
+    assert "| triage (auto before) | 0 of 4 | 0 of 4 |" in r.stdout and "| penguin_stop (auto) |" in r.stdout
     rows = (tmp_path / "rows.csv").read_text().splitlines()
     assert rows[0] == "set,target,method,networks,saved,mae,spearman,bsf_mae,bsf_spearman,coverage,width,goal"
     assert len(rows) == 1 + 4 * 20  # 4 cells x 20 methods
@@ -181,3 +181,19 @@ def test_reweighted_penguin_stops_keep_its_stops_and_weigh_as_they_say(rules):
     # the three differ from penguin_stop's own prediction somewhere
     for other in (akaike, variance, prequential, joint):
         assert any(o.predicted != s.predicted for o, s in zip(other, stop) if s.converged)
+
+
+def test_report_pools_the_cells(rules, capsys, tmp_path):
+    def row(set_, method, mae, spearman, goal):
+        return dict(set=set_, target=20.0, method=method, mae=mae, spearman=spearman, goal=goal)
+
+    rows = [row("synthetic exp, seed 7 (per epoch)", "penguin", 2.0, 0.90, False),
+            row("synthetic exp, seed 7 (per epoch)", "x", 1.0, 0.95, True),
+            row("corpus-a (9 tables, half epochs)", "penguin", 4.0, 0.80, False),
+            row("corpus-a (9 tables, half epochs)", "x", 8.0, 0.70, False)]
+    rules.report(rows, str(tmp_path / "rows.csv"))
+    out = capsys.readouterr().out
+    # MAE ratios 0.5 and 2: geometric mean 1; Spearman differences +0.05 and -0.10: mean -0.025
+    assert "| x | 1 of 2 | 0 of 1 | 1.000 | -0.0250 |" in out
+    assert (tmp_path / "rows.csv").read_text().splitlines()[0] == "set,target,method,mae,spearman,goal"
+    assert rules.is_real("corpus-noise (40, per-epoch view)") and not rules.is_real("make_curves(1000, 2031) (half epochs)")
