@@ -49,6 +49,7 @@ and, predicting at ``penguin_stop``'s stops with the families weighted otherwise
 - ``penguin_stop_variance``: weights ``1 / (held-out error ** 2 + predictive variance at the
   target)``, the variance from each fit's own interval (a family of more parameters that fits
   the prefix as well extrapolates more loosely);
+- ``penguin_stop_variance_joint``: the same with PENGUIN's own fit as a ninth member;
 - ``penguin_stop_sharp``, ``penguin_stop_median``, ``penguin_stop_prequential``: the ensembles of
   ``triage_sharp``, ``triage_median`` and ``triage_prequential`` at PENGUIN's stop.
 
@@ -293,12 +294,12 @@ class _JointStopTracker(_ReweightedStopTracker):
     ensemble weights its families (PENGUIN's held-out error: its model fitted on the rows up to
     ``h`` rows ago, on the ``h`` rows since, ``h = max(2, n // 2)``, the ensemble's split)."""
 
-    def members(self, p, x, y):
+    def penguin_member(self, p: Prediction, x: np.ndarray) -> tuple[float, float, float] | None:
+        """PENGUIN's ``(value, held-out error, half-width)`` at this row, or ``None``."""
         tri = self.triage
-        scored = tri.scored(x, y)
-        n = len(y)
+        n = len(x)
         h = max(2, n // 2)
-        if not scored or n - h < 2 or not math.isfinite(p.value):
+        if n - h < 2 or not math.isfinite(p.value):
             return None
         early = fit_penguin(x[: n - h], np.asarray(tri.acc[: n - h]))
         if early is None:
@@ -308,8 +309,16 @@ class _JointStopTracker(_ReweightedStopTracker):
         error = float(np.sqrt(np.mean(held ** 2)))
         if not math.isfinite(error):
             return None
-        return ([v for v, _, _ in scored] + [p.value], tri.weights([e for _, e, _ in scored] + [error]),
-                [tri.half_width(fit, x, y) for _, _, fit in scored] + [math.nan if p.lower is None else 0.5 * (p.upper - p.lower)])
+        return p.value, error, (math.nan if p.lower is None else 0.5 * (p.upper - p.lower))
+
+    def members(self, p, x, y):
+        tri = self.triage
+        scored = tri.scored(x, y)
+        own = self.penguin_member(p, x)
+        if not scored or own is None:
+            return None
+        return ([v for v, _, _ in scored] + [own[0]], tri.weights([e for _, e, _ in scored] + [own[1]]),
+                [tri.half_width(fit, x, y) for _, _, fit in scored] + [own[2]])
 
 
 class PenguinStopJoint(_Variant):
@@ -371,26 +380,42 @@ class PenguinStopPenalised(_Variant):
     outer = _PenalisedStopTracker
 
 
-class _VarianceStopTracker(_ReweightedStopTracker):
+class _VarianceStopTracker(_JointStopTracker):
     """The families weighted by the inverse of an estimate of each one's squared error at the
     target: its held-out error squared (how far off its form was on this curve) plus its
     predictive variance there (its own interval's half-width over the normal quantile: how
     loosely the prefix pins its extrapolation down). Families with more parameters that fit as
-    well extrapolate more loosely, and the held-out error alone does not see that."""
+    well extrapolate more loosely, and the held-out error alone does not see that. With
+    ``with_penguin``, PENGUIN's own fit is one more member, weighed the same way."""
+
+    with_penguin = False
 
     def members(self, p, x, y):
         from scipy.special import ndtri
 
         tri = self.triage
         scored = tri.scored(x, y)
-        halves = np.asarray([tri.half_width(fit, x, y) for _, _, fit in scored])
+        values = [v for v, _, _ in scored]
+        errors = [e for _, e, _ in scored]
+        halves = [tri.half_width(fit, x, y) for _, _, fit in scored]
+        own = self.penguin_member(p, x) if self.with_penguin else None
+        if own is not None:
+            values.append(own[0]), errors.append(own[1]), halves.append(own[2])
+        values, errors, halves = np.asarray(values), np.asarray(errors), np.asarray(halves)
         ok = np.isfinite(halves)
         if not ok.any():
             return None
         z = float(ndtri(0.5 + tri.level / 2))
-        errors = np.asarray([e for _, e, _ in scored])[ok]
-        return (np.asarray([v for v, _, _ in scored])[ok], 1.0 / np.maximum(errors ** 2 + (halves[ok] / z) ** 2, 1e-6),
-                halves[ok])
+        return values[ok], 1.0 / np.maximum(errors[ok] ** 2 + (halves[ok] / z) ** 2, 1e-6), halves[ok]
+
+
+class _VarianceJointStopTracker(_VarianceStopTracker):
+    with_penguin = True
+
+
+class PenguinStopVarianceJoint(_Variant):
+    name = "penguin_stop_variance_joint"
+    outer = _VarianceJointStopTracker
 
 
 class PenguinStopVariance(_Variant):
@@ -429,6 +454,7 @@ def candidates():
         "penguin_stop_median": PenguinStopWith(TriageMedian, "penguin_stop_median"),
         "penguin_stop_prequential": PenguinStopWith(TriagePrequential, "penguin_stop_prequential"),
         "penguin_stop_variance": PenguinStopVariance(),
+        "penguin_stop_variance_joint": PenguinStopVarianceJoint(),
     }
 
 

@@ -98,7 +98,7 @@ def test_script_on_the_published_tables(reference_dir, tmp_path):
     assert "| triage (auto before) | 0 of 4 | 0 of 4 |" in r.stdout and "| penguin_stop (auto) |" in r.stdout
     rows = (tmp_path / "rows.csv").read_text().splitlines()
     assert rows[0] == "set,target,method,networks,saved,mae,spearman,bsf_mae,bsf_spearman,coverage,width,goal"
-    assert len(rows) == 1 + 4 * 20  # 4 cells x 20 methods
+    assert len(rows) == 1 + 4 * 21  # 4 cells x 21 methods
     only = subprocess.run([sys.executable, str(SCRIPT), str(reference_dir), "--no-synthetic", "--workers", "1",
                            "--only", "penguin_stop (auto),penguin_stop_variance", "--csv", str(tmp_path / "only.csv")],
                           capture_output=True, text=True)
@@ -143,15 +143,16 @@ def test_reweighted_penguin_stops_keep_its_stops_and_weigh_as_they_say(rules):
 
     curves = _learning_tables()
     names = ["penguin_stop", rules.PenguinStopAkaike(), rules.PenguinStopVariance(),
-             rules.PenguinStopWith(rules.TriagePrequential, "penguin_stop_prequential"), rules.PenguinStopJoint()]
+             rules.PenguinStopWith(rules.TriagePrequential, "penguin_stop_prequential"), rules.PenguinStopJoint(),
+             rules.PenguinStopVarianceJoint()]
     out = run_methods(curves, names, 20, workers=1)
-    stop, akaike, variance, prequential, joint = out.values()
+    stop, akaike, variance, prequential, joint, variance_joint = out.values()
     from scipy.special import ndtri
 
     z = float(ndtri(0.5 + DEFAULT_LEVEL / 2))
     checked = 0
-    for c, s, a, v, q, j in zip(curves, stop, akaike, variance, prequential, joint):
-        assert s.stop_epoch == a.stop_epoch == v.stop_epoch == q.stop_epoch == j.stop_epoch
+    for c, s, a, v, q, j, vj in zip(curves, stop, akaike, variance, prequential, joint, variance_joint):
+        assert s.stop_epoch == a.stop_epoch == v.stop_epoch == q.stop_epoch == j.stop_epoch == vj.stop_epoch
         if not s.converged:
             continue
         tri = Triage().tracker(20)
@@ -179,7 +180,7 @@ def test_reweighted_penguin_stops_keep_its_stops_and_weigh_as_they_say(rules):
         checked += 1
     assert checked >= 3
     # the three differ from penguin_stop's own prediction somewhere
-    for other in (akaike, variance, prequential, joint):
+    for other in (akaike, variance, prequential, joint, variance_joint):
         assert any(o.predicted != s.predicted for o, s in zip(other, stop) if s.converged)
 
 
