@@ -16,8 +16,8 @@ of its kind.
 
 Candidates: ``penguin``; ``penguin_stop (auto)``; ``learned (cv)``, the learned method with
 its own stopping rule (the stability window on its predictions); ``penguin_stop_learned (cv)``:
-``penguin_stop``'s stops (PENGUIN's stop, or triage's not-learning test) with the learned
-model's prediction and interval at PENGUIN's stop. A cell meets the goal as in
+``penguin_stop+learned:MODEL`` (``penguin_stop``'s stops, PENGUIN's or triage's not-learning
+test, with the learned model's prediction and interval at PENGUIN's stop). A cell meets the goal as in
 ``auto_rules.py``: at least PENGUIN's savings, a lower MAE, a higher Spearman, and a lower MAE
 and higher Spearman than the best-so-far baseline at the method's own stops.
 """
@@ -25,7 +25,6 @@ and higher Spearman than the best-so-far baseline at the method's own stops.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import tempfile
 import time
@@ -37,41 +36,9 @@ sys.path.insert(0, str(HERE.parent / "src"))
 
 from auto_rules import corpus_sets, report, score_cell, synthetic_sets  # noqa: E402
 from nnlife.errors import InputError  # noqa: E402
-from nnlife.predict import Triage  # noqa: E402
-from nnlife.predict.combined import PenguinStop, _PenguinStopTracker  # noqa: E402
+from nnlife.predict import PenguinStopLearned  # noqa: E402
 from nnlife.predict.evaluation import labeled  # noqa: E402
-from nnlife.predict.core import Prediction, Tracker  # noqa: E402
 from nnlife.predict.learned import LearnedPredictor, fit_model  # noqa: E402
-
-
-class _LearnedStopTracker(_PenguinStopTracker):
-    def __init__(self, target: float, penguin: Tracker, triage: Tracker, learned: LearnedPredictor):
-        super().__init__(target, penguin, triage)
-        self.learned = learned
-        self.train_losses: list[float] = []
-        self.val_losses: list[float] = []
-
-    def step(self, train_loss, val_loss) -> Prediction:
-        self.train_losses.append(math.nan if train_loss is None else float(train_loss))
-        self.val_losses.append(math.nan if val_loss is None else float(val_loss))
-        return super().step(train_loss, val_loss)
-
-    def at_stop(self, p: Prediction, t: Prediction) -> Prediction:
-        pred = self.learned.predict_prefix(self.acc, self.val_losses, self.train_losses, int(self.x_target), self.spec)
-        return p if pred is None else Prediction(pred.value, pred.uncertainty, True, pred.lower, pred.upper)
-
-
-class PenguinStopLearned(PenguinStop):
-    """``penguin_stop``'s stops, the learned model's prediction at PENGUIN's stop."""
-
-    def __init__(self, content: dict, name: str = "penguin_stop_learned"):
-        super().__init__()
-        self.name = name
-        self.learned = LearnedPredictor(content)
-
-    def _tracker(self, target: float, penguin: Tracker) -> Tracker:
-        return _LearnedStopTracker(target, penguin, Triage(self.N, self.threshold, level=self.level).tracker(target),
-                                   self.learned)
 
 
 def source_of(label: str) -> str:
@@ -118,7 +85,7 @@ def main(argv=None) -> int:
             "penguin": "penguin",
             "penguin_stop (auto)": "penguin_stop",
             "learned (cv)": LearnedPredictor(content, "learned (cv)"),
-            "penguin_stop_learned (cv)": PenguinStopLearned(content, "penguin_stop_learned (cv)"),
+            "penguin_stop_learned (cv)": PenguinStopLearned(LearnedPredictor(content), name="penguin_stop_learned (cv)"),
         }
         for target in targets:
             rows += score_cell(label, curves, target, cands, args.workers)

@@ -5,11 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-
-from nnlife.predict import run_methods
-from nnlife.predict.learned import LearnedPredictor, fit_model
 
 SCRIPT = Path(__file__).parent.parent / "benchmarks" / "auto_learned.py"
 
@@ -19,48 +15,12 @@ def script(benchmark_module):
     return benchmark_module("auto_learned")
 
 
-def _tables(seed, n=6):
-    from nnlife.table import Curve
-
-    t = 0.5 * np.arange(1, 81)
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        tau, top = rng.uniform(1, 6), rng.uniform(40, 90)
-        rise = 1 - np.exp(-t / tau)
-        out.append(Curve.from_halves(2.3 - 1.5 * rise, 2.3 - 1.4 * rise, 10 + (top - 10) * rise + rng.normal(0, 0.3, 80)))
-    return out
-
-
 def test_sources(script):
     assert script.source_of("synthetic exp, seed 7 (per epoch)") == "exp"
     assert script.source_of("synthetic power, seed 8 (per epoch)") == "power"
     assert script.source_of("make_curves(1000, 2031) (half epochs)") == "make_curves"
     assert script.source_of("corpus-noise (40 tables, half epochs)") == "corpus-noise"
     assert script.source_of("corpus-noise (40, per-epoch view)") == "corpus-noise"
-
-
-def test_learned_prediction_at_penguins_stop(script):
-    from nnlife.predict.evaluation import labeled
-
-    content = fit_model([labeled(c) for c in _tables(1, 12)], rounds=20)
-    curves = _tables(2)
-    out = run_methods(curves, ["penguin_stop", script.PenguinStopLearned(content)], 20, workers=1)
-    stop, learned = out.values()
-    checked = 0
-    for c, s, l in zip(curves, stop, learned):
-        assert l.stop_epoch == s.stop_epoch
-        if not s.converged:
-            continue
-        tracker = LearnedPredictor(content).tracker(20)  # the learned method itself, fed the same rows
-        for e, a, tl, vl in zip(c.epochs, c.valAcc, c.trainLoss, c.valLoss):
-            pred = tracker.observe(e, a, tl, vl)
-            if e >= s.stop_epoch:
-                break
-        assert (l.predicted, l.lower, l.upper) == (pred.value, pred.lower, pred.upper)
-        assert l.predicted != s.predicted
-        checked += 1
-    assert checked >= 3
 
 
 def test_script_on_the_published_tables(reference_dir, tmp_path):

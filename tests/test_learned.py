@@ -146,3 +146,49 @@ def test_model_path_with_an_at_sign_and_the_interval_rule(model_file, tmp_path):
     assert make_predictor(f"learned:{folder / 'm.json'}").name == f"learned:{folder / 'm.json'}"
     wide = make_predictor(f"learned:{folder / 'm.json'}@3")
     assert wide.name == f"learned:{folder / 'm.json'}@3" and wide.width == 3.0
+
+
+def test_penguin_stop_learned_stops_as_penguin_stop_and_predicts_as_the_model(model_file, capsys, tmp_path):
+    from nnlife.predict import PenguinStopLearned
+    from nnlife.predict.learned import LearnedPredictor
+
+    curves = synthetic(12, 7)
+    method = make_predictor(f"penguin_stop+learned:{model_file}")
+    assert isinstance(method, PenguinStopLearned) and method.name == f"penguin_stop+learned:{model_file}"
+    out = run_methods(curves, ["penguin_stop", method], 20, workers=1)
+    stop, learned = out.values()
+    model = LearnedPredictor.load(model_file)
+    checked = 0
+    for c, s, m in zip(curves, stop, learned):
+        assert m.stop_epoch == s.stop_epoch  # penguin_stop's stops, exactly
+        if not s.converged or s.lower is None:  # triage's not-learning stop: its last accuracy, as penguin_stop's
+            assert m.predicted == s.predicted
+            continue
+        tracker = model.tracker(20)  # the learned method itself, fed the same rows up to the stop
+        for e, a, tl, vl in zip(c.curve.epochs, c.curve.valAcc, c.curve.trainLoss, c.curve.valLoss):
+            pred = tracker.observe(e, a, tl, vl)
+            if e >= s.stop_epoch:
+                break
+        assert (m.predicted, m.lower, m.upper) == (pred.value, pred.lower, pred.upper)
+        assert m.predicted != s.predicted
+        checked += 1
+    assert checked >= 4
+    # by name in evaluate, with @W, and a bad model file in one line
+    csv_path = tmp_path / "c.csv"
+    csv_path.write_text("id,epoch,valAcc,valLoss\n" + "".join(
+        f"{c.ID},{e},{a},{v}\n" for c in curves for e, a, v in zip(c.curve.epochs, c.curve.valAcc, c.curve.valLoss)))
+    assert main(["evaluate", str(csv_path), "--methods", f"penguin_stop,penguin_stop+learned:{model_file}",
+                 "--workers", "1"]) == 0
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert [r.split("|")[1].strip() for r in rows] == ["penguin_stop", f"penguin_stop+learned:{model_file}"]
+    assert rows[0].split("|")[4] == rows[1].split("|")[4]  # the same epochs saved
+    assert make_predictor(f"penguin_stop+learned:{model_file}@3").width == 3.0
+    with pytest.raises(InputError, match="no such model file"):
+        make_predictor(f"penguin_stop+learned:{tmp_path / 'none.json'}")
+    try:
+        status = main(["campaign", "--datasets", "FashionMNIST", "--per-dataset", "2", "--seed", "1", "--out",
+                       str(tmp_path / "c"), "--early-stop", f"penguin_stop+learned:{tmp_path / 'x.json'}"])
+    except SystemExit as exit:
+        status = exit.code
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "no such model file" in err

@@ -47,8 +47,8 @@ class CampaignOptions:
     ``datasets`` are kept in the canonical order (FashionMNIST, CIFAR100, SVHN) whatever
     order they are given in. ``train_images``/``test_images`` train and validate every
     network on prefixes of the splits. ``early_stop`` names a method of
-    :data:`nnlife.predict.METHODS`, ``learned:MODEL`` or ``package.module:Class`` (as
-    ``nnlife evaluate`` takes them); ``target_epoch`` (only with it) defaults to
+    :data:`nnlife.predict.METHODS`, ``learned:MODEL``, ``penguin_stop+learned:MODEL`` or
+    ``package.module:Class`` (as ``nnlife evaluate`` takes them); ``target_epoch`` (only with it) defaults to
     ``min(20, epochs)``. ``synthetic`` trains on seeded random images of each data set's
     exact shapes instead of the real files: for throughput measurements only (the manifest
     and every record say so).
@@ -117,7 +117,7 @@ class CampaignOptions:
         else:
             if ":" not in self.early_stop and self.early_stop not in METHODS:
                 raise InputError(f"--early-stop {self.early_stop!r}: expected one of {', '.join(METHODS)}, "
-                                 f"learned:MODEL or package.module:Class")
+                                 f"learned:MODEL, penguin_stop+learned:MODEL or package.module:Class")
             try:  # learned:MODEL and package.module:Class are loaded here, before anything is trained
                 make_predictor(self.early_stop)
             except InputError as err:

@@ -13,7 +13,8 @@ from . import argtypes
 # option left out is given its default by _defaults when the command runs.
 INPUTS_HELP = ("tables, directories searched for *.txt tables, Parquet packs (nnlife pack), or curve files "
                "(CSV or Parquet: id, epoch, valAcc[, valLoss, trainLoss, trainAcc])")
-METHOD_HELP = ("one of {methods}; learned:MODEL (nnlife predictor fit); package.module:Class "
+METHOD_HELP = ("one of {methods}; learned:MODEL (nnlife predictor fit); penguin_stop+learned:MODEL (penguin_stop's "
+               "stops, the model's prediction there); package.module:Class "
                "(your Predictor); any of these followed by @W stops once the predictive interval is at most W points wide")
 
 

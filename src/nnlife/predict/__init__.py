@@ -39,6 +39,8 @@ Methods (:data:`METHODS`, and ``docs/predictors.md``):
 - ``auto``: the method recommended for early stopping (today ``penguin_stop``; :class:`Auto`).
 - ``learned:MODEL``: a model fitted on a corpus by ``nnlife predictor fit``
   (:mod:`nnlife.predict.learned`).
+- ``penguin_stop+learned:MODEL``: ``penguin_stop``'s stops, with that model's prediction there
+  (:class:`PenguinStopLearned`).
 - ``package.module:Class``: a user's :class:`Predictor`.
 - ``METHOD@W``: any of these, stopped once its predictive interval is at most ``W`` points
   wide (:class:`WidthStop`).
@@ -114,7 +116,7 @@ from .methods import (
     Triage,
     _fit_shared,
 )
-from .combined import Combined, PenguinStop
+from .combined import Combined, PenguinStop, PenguinStopLearned
 from .registry import METHODS, Auto, WidthStop, load_plugin, make_predictor
 
 __all__ = [name for name in dir() if not name.startswith("__")]

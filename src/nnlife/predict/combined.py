@@ -5,6 +5,9 @@
 
 PENGUIN's rule stops early; the ensemble behind ``triage`` extrapolates better on curves that
 learn but agrees with itself later, and stops the networks that do not learn at all earlier.
+``penguin_stop+learned:MODEL`` stops where ``penguin_stop`` does and predicts with a model
+fitted on a corpus (``nnlife predictor fit``) there.
+
 ``combined`` feeds both the same rows and stops at the first row where either rule is
 confident, reporting the prediction (and interval) of the rule that stopped; when both stop on
 the same row, triage's. Nothing is tuned: on every curve it trains no longer than PENGUIN, and
@@ -102,6 +105,42 @@ class _PenguinStopTracker(_CombinedTracker):
         if t.uncertainty is None or not math.isfinite(t.value):  # the ensemble has no fit yet
             return p
         return Prediction(t.value, t.uncertainty, True, t.lower, t.upper)
+
+
+class PenguinStopLearned(PenguinStop):
+    """``penguin_stop+learned:MODEL``: ``penguin_stop``'s stops (PENGUIN's, or triage's
+    not-learning test), with the learned model's prediction and interval where PENGUIN stops
+    (triage's where the prefix has no finite accuracy). For a corpus of one's own kind of
+    curves: fit a model on some (``nnlife predictor fit``), stop the others at PENGUIN's savings
+    with its prediction. The model's ``level`` gives the interval."""
+
+    def __init__(self, learned, N: int = DEFAULT_N, threshold: float = DEFAULT_THRESHOLD, name: str | None = None):
+        super().__init__(N, threshold, float(learned.level))
+        self.learned = learned
+        self.name = name or f"penguin_stop+{learned.name}"
+
+    def _tracker(self, target: float, penguin: Tracker) -> Tracker:
+        return _LearnedStopTracker(target, penguin, Triage(self.N, self.threshold, level=self.level).tracker(target),
+                                   self.learned)
+
+
+class _LearnedStopTracker(_PenguinStopTracker):
+    def __init__(self, target: float, penguin: Tracker, triage: Tracker, learned):
+        super().__init__(target, penguin, triage)
+        self.learned = learned
+        self.train_losses: list[float] = []
+        self.val_losses: list[float] = []
+
+    def step(self, train_loss, val_loss) -> Prediction:
+        self.train_losses.append(math.nan if train_loss is None else float(train_loss))
+        self.val_losses.append(math.nan if val_loss is None else float(val_loss))
+        return super().step(train_loss, val_loss)
+
+    def at_stop(self, p: Prediction, t: Prediction) -> Prediction:
+        pred = self.learned.predict_prefix(self.acc, self.val_losses, self.train_losses, int(self.x_target), self.spec)
+        if pred is None:
+            return super().at_stop(p, t)
+        return Prediction(pred.value, pred.uncertainty, True, pred.lower, pred.upper)
 
 
 class _ReplayedPenguin(Tracker):

@@ -1,5 +1,6 @@
-"""Methods by name: the built-in ones (:data:`METHODS`), ``auto``, ``learned:MODEL``, a
-user's ``package.module:Class``, and the interval stopping rule ``METHOD@W``."""
+"""Methods by name: the built-in ones (:data:`METHODS`), ``auto``, ``learned:MODEL``,
+``penguin_stop+learned:MODEL``, a user's ``package.module:Class``, and the interval stopping
+rule ``METHOD@W``."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from .core import (
     Tracker,
     check_level,
 )
-from .combined import Combined, PenguinStop
+from .combined import Combined, PenguinStop, PenguinStopLearned
 from .learned import LearnedPredictor
 from .methods import DEFAULT_BUDGET, BestFit, BestSoFar, Ensemble, FamilyMethod, Last, Menndl, Penguin, Triage
 
@@ -60,6 +61,7 @@ METHODS: dict[str, Callable[..., Predictor]] = {
 }
 
 LEARNED_PREFIX = "learned:"
+STOP_LEARNED_PREFIX = "penguin_stop+learned:"
 
 
 class WidthStop(Predictor):
@@ -145,7 +147,8 @@ def make_predictor(
     budget: float = DEFAULT_BUDGET,
 ) -> Predictor:
     """The predictor of a method name (or the predictor itself): a name of :data:`METHODS`,
-    ``learned:MODEL`` (a model file of ``nnlife predictor fit``), ``package.module:Class`` (a
+    ``learned:MODEL`` (a model file of ``nnlife predictor fit``), ``penguin_stop+learned:MODEL``
+    (:class:`~nnlife.predict.combined.PenguinStopLearned`), ``package.module:Class`` (a
     user's :class:`Predictor`, made with those of ``N``, ``threshold``, ``level``, ``budget``
     its constructor takes), any of these followed by ``@W`` (:class:`WidthStop`). A bad name:
     :class:`InputError`."""
@@ -161,12 +164,15 @@ def make_predictor(
             w = float(width)
         except ValueError:
             w = None
-            if not method.startswith(LEARNED_PREFIX):  # a model's path may hold an "@"
+            if not method.startswith((LEARNED_PREFIX, STOP_LEARNED_PREFIX)):  # a model's path may hold an "@"
                 raise InputError(f"method {method!r}: expected METHOD@W with W a number of percentage points") from None
         if w is not None:
             return WidthStop(make_predictor(base, **params), w)  # type: ignore[arg-type]
     if method.startswith(LEARNED_PREFIX):
         return LearnedPredictor.load(method[len(LEARNED_PREFIX):], N=N, threshold=threshold)
+    if method.startswith(STOP_LEARNED_PREFIX):
+        model = LearnedPredictor.load(method[len(STOP_LEARNED_PREFIX):], N=N, threshold=threshold)
+        return PenguinStopLearned(model, N, threshold)
     if is_plugin_name(method):
         cls = load_plugin(method)
         try:
@@ -179,6 +185,7 @@ def make_predictor(
         factory = METHODS[method]
     except KeyError:
         raise InputError(
-            f"unknown method {method!r}: expected one of {', '.join(METHODS)}, learned:MODEL or package.module:Class"
+            f"unknown method {method!r}: expected one of {', '.join(METHODS)}, learned:MODEL, "
+            f"penguin_stop+learned:MODEL or package.module:Class"
         ) from None
     return factory(**_accepted(factory, params))
