@@ -52,6 +52,8 @@ and, predicting at ``penguin_stop``'s stops with the families weighted otherwise
 - ``penguin_stop_variance_joint``: the same with PENGUIN's own fit as a ninth member;
 - ``penguin_stop_sharp``, ``penguin_stop_median``, ``penguin_stop_prequential``: the ensembles of
   ``triage_sharp``, ``triage_median`` and ``triage_prequential`` at PENGUIN's stop.
+- ``triage_pow3``: triage's not-learning test, then the single family ``pow3`` (its fit, interval
+  and stability window); ``penguin_stop_pow3``: ``pow3``'s fit at ``penguin_stop``'s stops.
 
 Prints one markdown table per curve set and target (saved / MAE / Spearman, best-so-far MAE /
 Spearman at the method's stops, interval coverage and width, and ``goal`` when the row meets
@@ -178,6 +180,17 @@ class _PrequentialTracker(_TriageTracker):
 class TriagePrequential(TriageSharp):
     name = "triage_prequential"
     kind = _PrequentialTracker
+
+
+class TriagePow3(Triage):
+    """triage's not-learning test, then the one family ``pow3`` (its fit, its interval, its
+    stability window) instead of the ensemble of eight."""
+
+    name = "triage_pow3"
+
+    def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
+        return _TriageTracker(check_target(target_epoch), [FAMILIES["pow3"]], self.window(), self.triage_epoch,
+                              self.min_drop, self.level)
 
 
 class _PairTracker(Tracker):
@@ -455,6 +468,8 @@ def candidates():
         "penguin_stop_prequential": PenguinStopWith(TriagePrequential, "penguin_stop_prequential"),
         "penguin_stop_variance": PenguinStopVariance(),
         "penguin_stop_variance_joint": PenguinStopVarianceJoint(),
+        "triage_pow3": TriagePow3(),
+        "penguin_stop_pow3": PenguinStopWith(TriagePow3, "penguin_stop_pow3"),
     }
 
 

@@ -98,7 +98,7 @@ def test_script_on_the_published_tables(reference_dir, tmp_path):
     assert "| triage (auto before) | 0 of 4 | 0 of 4 |" in r.stdout and "| penguin_stop (auto) |" in r.stdout
     rows = (tmp_path / "rows.csv").read_text().splitlines()
     assert rows[0] == "set,target,method,networks,saved,mae,spearman,bsf_mae,bsf_spearman,coverage,width,goal"
-    assert len(rows) == 1 + 4 * 21  # 4 cells x 21 methods
+    assert len(rows) == 1 + 4 * 23  # 4 cells x 23 methods
     only = subprocess.run([sys.executable, str(SCRIPT), str(reference_dir), "--no-synthetic", "--workers", "1",
                            "--only", "penguin_stop (auto),penguin_stop_variance", "--csv", str(tmp_path / "only.csv")],
                           capture_output=True, text=True)
