@@ -48,8 +48,8 @@ class CampaignOptions:
     order they are given in. ``train_images``/``test_images`` train and validate every
     network on prefixes of the splits. ``early_stop`` names a method of
     :data:`nnlife.predict.METHODS`, ``learned:MODEL``, ``penguin_stop+learned:MODEL`` or
-    ``package.module:Class`` (as ``nnlife evaluate`` takes them); ``target_epoch`` (only with it) defaults to
-    ``min(20, epochs)``. ``synthetic`` trains on seeded random images of each data set's
+    ``package.module:Class`` (as ``nnlife evaluate`` takes them); ``target_epoch`` (only with
+    it) defaults to ``min(20, epochs)``. ``synthetic`` trains on seeded random images of each data set's
     exact shapes instead of the real files: for throughput measurements only (the manifest
     and every record say so).
 
