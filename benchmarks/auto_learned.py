@@ -50,7 +50,7 @@ def source_of(label: str) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("corpora", nargs="*", help="directories of real tables (each its own source)")
+    ap.add_argument("corpora", nargs="*", help="directories of real tables, or curve files measured once an epoch (each its own source)")
     ap.add_argument("--no-synthetic", action="store_true", help="only the corpora given (each scored with a model "
                     "fitted on the others and on the synthetic sets, which are then fitted on but not scored)")
     ap.add_argument("--make-curves-fit", type=int, default=300, help="make_curves curves fitted on (default 300)")

@@ -1,6 +1,6 @@
 """Which rule should `auto` be: candidate rules against PENGUIN on several kinds of curves at once.
 
-    python benchmarks/auto_rules.py [CORPUS_DIR ...] [--no-synthetic] [--workers 2] [--csv F] [--only A,B]
+    python benchmarks/auto_rules.py [CORPUS_DIR|CURVE_FILE ...] [--no-synthetic] [--workers 2] [--csv F] [--only A,B]
 
 `auto`'s goal is to save at least as many epochs as `penguin`, with a lower MAE and a higher
 Spearman, and to beat the best-so-far baseline (MAE and Spearman) at its own stop epochs, on
@@ -14,7 +14,9 @@ the goal there:
 - ``evaluate_speed.make_curves(1000, 2031)``: half-epoch tables, mostly networks that never
   learn, with the published tables among them (targets 20 and 40);
 - every ``CORPUS_DIR`` given (real tables), in its own half-epoch shape (targets 20 and 40)
-  and in the per-epoch view of ``per_epoch_view.py`` (whole epochs 1-25; targets 20 and 25).
+  and in the per-epoch view of ``per_epoch_view.py`` (whole epochs 1-25; targets 20 and 25);
+- every curve file given whose curves are measured once an epoch (``other_curves.py``'s, or
+  one's own), as it is (its curves of at least 25 epochs; targets 20 and 25).
 
 Candidates: ``penguin``; ``triage`` (`auto` before 2026-12-03); ``penguin_stop`` (PENGUIN's
 stop, or triage's not-learning test, with triage's prediction there: `auto` since); ``best_fit``;
@@ -493,6 +495,11 @@ def corpus_sets(paths):
 
     for p in paths:
         curves = load_curves([p])
+        if curves and all(len(c.curve.epochs) > 1 and c.curve.epochs[1] - c.curve.epochs[0] == 1.0 for c in curves):
+            # a curve file measured once an epoch (curves from elsewhere): scored as it is
+            kept = [c for c in curves if len(c.curve.epochs) >= 25]
+            yield f"{Path(p).name} ({len(kept)} curves, per epoch)", kept, (20.0, 25.0)
+            continue
         yield f"{Path(p).name} ({len(curves)} tables, half epochs)", curves, (20.0, 40.0)
         view = [c for c in (per_epoch(c, 25) for c in curves) if len(c.curve.epochs) >= 25]
         yield f"{Path(p).name} ({len(view)}, per-epoch view)", view, (20.0, 25.0)
@@ -562,7 +569,7 @@ def report(rows: list[dict], csv_path: str | None) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("corpora", nargs="*", help="directories of real tables (each its own set)")
+    ap.add_argument("corpora", nargs="*", help="directories of real tables, or curve files measured once an epoch (each its own set)")
     ap.add_argument("--no-synthetic", action="store_true", help="only the corpora given")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--csv", help="also write every row to this CSV")
