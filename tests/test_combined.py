@@ -111,4 +111,5 @@ def test_penguin_stop_in_an_evaluation_decides_as_the_rule_itself(reference_dir,
         out = run_methods(curves, ["auto", "penguin", "penguin_stop"], target, workers=workers)
         for c, a, s in zip(curves, out["auto"], out["penguin_stop"]):
             alone = dataclasses.replace(simulate("penguin_stop", c, target), ID=s.ID)
-            assert s == alone and a == dataclasses.replace(alone, method="auto")
+            assert s == alone and a == dataclasses.replace(simulate("auto", c, target), ID=a.ID)
+            assert (a.method, a.converged, a.stop_epoch) == ("auto", s.converged, s.stop_epoch)

@@ -627,17 +627,35 @@ def test_interval_stopping_rule():
 # auto and plug-ins
 
 
-def test_auto_is_penguin_stop_by_its_own_name(reference_paths):
+def test_auto_is_penguin_stop_with_the_shipped_model(reference_paths):
+    from nnlife.predict import PenguinStopLearned
+    from nnlife.predict.learned import LearnedPredictor
+    from nnlife.predict.registry import AUTO_MODEL
+
+    auto_rule = make_predictor("auto")
+    assert isinstance(auto_rule, PenguinStopLearned) and auto_rule.name == "auto" and auto_rule.level == 0.8
+    shipped = LearnedPredictor.load(AUTO_MODEL)  # verified: format, version, features, checksum
+    assert "digits.csv" in shipped.content["trained_on"]["sources"]
+    modelled = 0
     for path in reference_paths:
         table = read_table(path)
         auto, rule = simulate("auto", table, 20), simulate("penguin_stop", table, 20)
-        assert auto.method == "auto" and dataclasses.replace(auto, method="penguin_stop") == rule
-        stopper = OnlineStopper("auto", 20)  # the path a campaign's --early-stop auto takes
+        assert auto.method == "auto" and (auto.converged, auto.stop_epoch) == (rule.converged, rule.stop_epoch)
         c = table.curve
+        if rule.lower is None:  # triage's not-learning stop: the last accuracy, as penguin_stop's
+            assert dataclasses.replace(auto, method="penguin_stop") == rule
+        else:
+            k = c.epochs.index(auto.stop_epoch) + 1
+            model = shipped.predict_prefix(c.valAcc[:k], c.valLoss[:k], c.trainLoss[:k], 40, table.spec)
+            assert (auto.predicted, auto.lower, auto.upper) == (model.value, model.lower, model.upper)
+            assert auto.lower <= auto.predicted <= auto.upper and auto.predicted != rule.predicted
+            modelled += 1
+        stopper = OnlineStopper("auto", 20, spec=table.spec)  # the path a campaign's --early-stop auto takes
         for row in zip(c.epochs, c.valAcc, c.trainLoss, c.valLoss):
             if stopper.observe(*row):
                 break
         assert dataclasses.replace(stopper.result(), actual=auto.actual, ID=auto.ID) == auto
+    assert modelled >= 1
     assert "auto" in METHODS  # campaign --early-stop checks its name against METHODS
     [s] = evaluate([table], ["auto"], 20, workers=1)
     assert s.method == "auto"

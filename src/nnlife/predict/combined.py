@@ -162,15 +162,16 @@ class _ReplayedPenguin(Tracker):
 
 
 class KnownPenguinStop(PenguinStop):
-    """``penguin_stop`` (or ``auto``, its subclass) on one curve whose PENGUIN outcome, with the
+    """``penguin_stop`` (or ``auto`` or ``penguin_stop+learned``, its subclasses) on one curve whose PENGUIN outcome, with the
     same ``N``, ``threshold``, ``level`` and target, is known: the same decisions as ``rule``
     itself (tested), PENGUIN's fits not made again."""
 
     def __init__(self, rule: PenguinStop, penguin_outcome):
         super().__init__(rule.N, rule.threshold, rule.level)
         self.name = rule.name
+        self.rule = rule
         self.penguin_outcome = penguin_outcome
 
     def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
         target = check_target(target_epoch)
-        return self._tracker(target, _ReplayedPenguin(target, self.penguin_outcome))
+        return self.rule._tracker(target, _ReplayedPenguin(target, self.penguin_outcome))

@@ -245,7 +245,7 @@ def _simulate_chunk(task) -> list[list[Outcome]]:
     curves, methods, target_epoch, params = task
     # PENGUIN's fits are exact, one prefix at a time (_penguin_outcomes); ``combined`` is
     # PENGUIN's and triage's outcomes put together (combine_outcomes), so it fits nothing again;
-    # ``penguin_stop`` and ``auto`` (the same rule) are replayed once, on PENGUIN's outcomes
+    # ``penguin_stop`` and ``auto`` (the same stops) are replayed on PENGUIN's outcomes
     # (KnownPenguinStop), so PENGUIN is not fitted again either
     wanted = list(dict.fromkeys(methods))
     stop_rules = [m for m in wanted if isinstance(m, str) and METHODS.get(m) in (PenguinStop, Auto)]
@@ -258,12 +258,10 @@ def _simulate_chunk(task) -> list[list[Outcome]]:
     done.update(zip(replayed, zip(*_replay(curves, replayed, target_epoch, params)) if curves else ()))
     if "combined" in wanted:
         done["combined"] = [combine_outcomes(p, t) for p, t in zip(done["penguin"], done["triage"])]
-    if stop_rules:
-        rule = make_predictor("penguin_stop", **params)
+    for m in stop_rules:
+        rule = make_predictor(m, **params)
         known = [[KnownPenguinStop(rule, p)] for p in done["penguin"]]
-        outcomes = [o for [o] in _replay(curves, known, target_epoch, params)]
-        for m in stop_rules:
-            done[m] = [dataclasses.replace(o, method=METHODS[m].name) for o in outcomes]
+        done[m] = [o for [o] in _replay(curves, known, target_epoch, params)]
     return [[done[m][i] for m in methods] for i in range(len(curves))]
 
 

@@ -4,9 +4,11 @@ rule ``METHOD@W``."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import math
+from pathlib import Path
 from typing import Callable
 
 from ..curves import FAMILIES
@@ -22,20 +24,33 @@ from .core import (
     check_level,
 )
 from .combined import Combined, PenguinStop, PenguinStopLearned
-from .learned import LearnedPredictor
+from .learned import LearnedPredictor, read_model
 from .methods import DEFAULT_BUDGET, BestFit, BestSoFar, Ensemble, FamilyMethod, Last, Menndl, Penguin, Triage
 
 
-class Auto(PenguinStop):
-    """The method recommended for early stopping, by the name ``auto``: today ``penguin_stop``
-    (PENGUIN's stop, or triage's not-learning test, with triage's prediction there): on every
-    curve it trains no longer than ``penguin``; of the rules compared in
-    ``benchmarks/README.md`` ("`auto` chosen again") it met the goal against ``penguin`` in the
-    most (corpus, shape, target) cells, though not in all. What
-    ``auto`` is may change when the evidence does; its rule is then stated here and in the
-    README."""
+AUTO_MODEL = Path(__file__).with_name("auto-model.json")
 
-    name = "auto"
+
+@functools.lru_cache(maxsize=1)
+def auto_model() -> LearnedPredictor:
+    """``auto``'s model (``auto-model.json`` beside this module), read and verified once per
+    process; its boosters are built on first use, once."""
+    return LearnedPredictor(read_model(AUTO_MODEL), "auto-model")
+
+
+class Auto(PenguinStopLearned):
+    """The method recommended for early stopping, by the name ``auto``: today
+    ``penguin_stop+learned`` with the model shipped with nnlife (``auto-model.json``): it stops
+    exactly where ``penguin_stop`` does (PENGUIN's rule, or triage's not-learning test), so it
+    never trains longer than ``penguin``, and predicts there with the model's median and 80 %
+    interval (triage's prediction where the prefix has no finite accuracy). Chosen in
+    ``benchmarks/README.md`` ("Curves from outside nnlife's taxonomy, and `auto` learned"), by
+    a model fitted without each source scored on that source; the model is remade by
+    ``benchmarks/fit_auto_model.py``. What ``auto`` is may change when the evidence does; its
+    rule is then stated here and in the README."""
+
+    def __init__(self, N: int = DEFAULT_N, threshold: float = DEFAULT_THRESHOLD):
+        super().__init__(auto_model(), N, threshold, name="auto")
 
 
 def _family_factory(name: str) -> Callable[..., Predictor]:
