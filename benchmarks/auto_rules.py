@@ -18,9 +18,11 @@ the goal there:
 - every curve file given whose curves are measured once an epoch (``other_curves.py``'s, or
   one's own), as it is (its curves of at least 25 epochs; targets 20 and 25).
 
-Candidates: ``penguin``; ``triage`` (`auto` before 2026-12-03); ``penguin_stop`` (PENGUIN's
-stop, or triage's not-learning test, with triage's prediction there: `auto` since); ``best_fit``;
-``exp3`` and ``pow3``; and rules defined here, not shipped:
+Candidates: ``penguin``; ``triage`` (`auto` until 2026-12-03); ``penguin_stop`` (PENGUIN's
+stop, or triage's not-learning test, with triage's prediction there: `auto` until 2026-12-04,
+when `auto` became these stops with a shipped model's prediction, scored leave-one-source-out
+by ``auto_learned.py``: `auto` itself is not a candidate here, its model was fitted on these
+sets); ``best_fit``; ``exp3`` and ``pow3``; and rules defined here, not shipped:
 
 - ``triage_horizon``: triage whose stability threshold grows with the distance to the target,
   ``0.5 * (1 + log2(x_target / 20))`` points beyond point 20 (1.0 at point 40, 1.5 at 80:
@@ -450,7 +452,7 @@ class PenguinStopWith(_Variant):
 def candidates():
     return {
         "penguin": "penguin",
-        "triage (auto before)": "triage",
+        "triage (auto until 12-03)": "triage",
         "best_fit": "best_fit",
         "exp3": "exp3",
         "pow3": "pow3",
@@ -458,7 +460,7 @@ def candidates():
         "triage_sharp": TriageSharp(),
         "triage_median": TriageMedian(),
         "triage_prequential": TriagePrequential(),
-        "penguin_stop (auto)": "penguin_stop",
+        "penguin_stop (auto until 12-04)": "penguin_stop",
         "combined_horizon": CombinedHorizon(),
         "penguin_stop_mean": PenguinStopMean(),
         "penguin_stop_narrow": PenguinStopNarrow(),

@@ -95,16 +95,16 @@ def test_script_on_the_published_tables(reference_dir, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "#### reference (3 tables, half epochs), target 20 (3 curves" in r.stdout
     assert "#### reference (3, per-epoch view), target 25 (3 curves" in r.stdout
-    assert "| triage (auto before) | 0 of 4 | 0 of 4 |" in r.stdout and "| penguin_stop (auto) |" in r.stdout
+    assert "| triage (auto until 12-03) | 0 of 4 | 0 of 4 |" in r.stdout and "| penguin_stop (auto until 12-04) |" in r.stdout
     rows = (tmp_path / "rows.csv").read_text().splitlines()
     assert rows[0] == "set,target,method,networks,saved,mae,spearman,bsf_mae,bsf_spearman,coverage,width,goal"
     assert len(rows) == 1 + 4 * 23  # 4 cells x 23 methods
     only = subprocess.run([sys.executable, str(SCRIPT), str(reference_dir), "--no-synthetic", "--workers", "1",
-                           "--only", "penguin_stop (auto),penguin_stop_variance", "--csv", str(tmp_path / "only.csv")],
+                           "--only", "penguin_stop (auto until 12-04),penguin_stop_variance", "--csv", str(tmp_path / "only.csv")],
                           capture_output=True, text=True)
     assert only.returncode == 0, only.stderr
     methods = [line.split(",")[-10] for line in (tmp_path / "only.csv").read_text().splitlines()[1:]]
-    assert methods == ["penguin", "penguin_stop (auto)", "penguin_stop_variance"] * 4
+    assert methods == ["penguin", "penguin_stop (auto until 12-04)", "penguin_stop_variance"] * 4
     unknown = subprocess.run([sys.executable, str(SCRIPT), str(reference_dir), "--no-synthetic", "--only", "nope"],
                              capture_output=True, text=True)
     assert unknown.returncode == 2 and "unknown candidate 'nope'" in unknown.stderr
