@@ -36,7 +36,8 @@ Methods (:data:`METHODS`, and ``docs/predictors.md``):
   first, with that one's prediction.
 - ``penguin_stop``: stopped where ``penguin`` stops (or at triage's not-learning test), with
   triage's prediction there (:class:`PenguinStop`).
-- ``auto``: the method recommended for early stopping (today ``penguin_stop``; :class:`Auto`).
+- ``auto``: the method recommended for early stopping (today ``penguin_stop``'s stops with the
+  prediction of the model shipped with nnlife; :class:`Auto`).
 - ``learned:MODEL``: a model fitted on a corpus by ``nnlife predictor fit``
   (:mod:`nnlife.predict.learned`).
 - ``penguin_stop+learned:MODEL``: ``penguin_stop``'s stops, with that model's prediction there
