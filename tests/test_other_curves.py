@@ -80,3 +80,22 @@ def test_auto_rules_scores_a_per_epoch_curve_file_as_it_is(benchmark_module, tmp
     sets = list(rules.corpus_sets([path]))
     assert [(label, sorted(c.ID for c in curves), targets) for label, curves, targets in sets] == \
         [("c.csv (2 curves, per epoch)", ["a", "b"], (20.0, 25.0))]
+
+
+def test_fit_auto_model_fits_the_sets_auto_learned_scores(benchmark_module, reference_dir, tmp_path):
+    # the script that remakes auto's model, on the published tables and a small per-epoch file
+    from nnlife.predict.learned import LearnedPredictor
+
+    fit = benchmark_module("fit_auto_model")
+    path = tmp_path / "c.csv"
+    path.write_text("id,epoch,valAcc\n" + "".join(f"{i},{e},{90 - 60 * 0.8 ** e + i}\n" for i in range(3) for e in range(1, 26)))
+    curves, sources = fit.fit_curves([reference_dir, path])
+    assert sources == ["c.csv", "exp", "make_curves", "power", "reference"]
+    # 200 curves per synthetic shape and seed, 300 of make_curves, the tables twice (as they are
+    # and per epoch), the curve file's 3
+    assert len(curves) == 4 * 200 + 300 + 2 * 3 + 3
+    out = tmp_path / "m.json"
+    assert fit.main([str(reference_dir), str(path), "--out", str(out)]) == 0
+    model = LearnedPredictor.load(out)
+    assert model.content["trained_on"]["sources"] == sources and model.content["trained_on"]["curves"] == len(curves)
+    assert fit.main([str(tmp_path / "none"), "--out", str(out)]) == 2
