@@ -162,9 +162,9 @@ class _ReplayedPenguin(Tracker):
 
 
 class KnownPenguinStop(PenguinStop):
-    """``penguin_stop`` (or ``auto`` or ``penguin_stop+learned``, its subclasses) on one curve whose PENGUIN outcome, with the
-    same ``N``, ``threshold``, ``level`` and target, is known: the same decisions as ``rule``
-    itself (tested), PENGUIN's fits not made again."""
+    """``rule`` (``penguin_stop``, or ``auto`` or ``penguin_stop+learned``, its subclasses) on
+    one curve whose PENGUIN outcome, with the same ``N``, ``threshold``, ``level`` and target,
+    is known: the same decisions as ``rule`` itself (tested), PENGUIN's fits not made again."""
 
     def __init__(self, rule: PenguinStop, penguin_outcome):
         super().__init__(rule.N, rule.threshold, rule.level)
