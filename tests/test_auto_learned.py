@@ -32,7 +32,27 @@ def test_script_on_the_published_tables(reference_dir, tmp_path):
     assert "(model without reference: 850 curves," in r.stdout
     assert "| penguin_stop_learned (cv) | " in r.stdout
     rows = (tmp_path / "rows.csv").read_text().splitlines()
-    assert len(rows) == 1 + 4 * 4  # 4 cells x 4 methods
+    assert len(rows) == 1 + 4 * 5  # 4 cells x 5 methods
     bad = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "none"), "--no-synthetic"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
+def test_learned_first_stops_no_later_than_penguin_stop_learned(script):
+    from test_learned import synthetic
+
+    from nnlife.predict import run_methods
+    from nnlife.predict.learned import LearnedPredictor, fit_model
+
+    model = LearnedPredictor(fit_model(synthetic(40, 1)))
+    curves = synthetic(12, 7)
+    stop, first, own = run_methods(curves, [script.PenguinStopLearned(model), script.LearnedFirst(model, name="first"),
+                                            model], 20, workers=1).values()
+    earlier = 0
+    for s, f, o in zip(stop, first, own):
+        if o.converged and o.stop_epoch < s.stop_epoch:  # the learned rule confident first: its outcome
+            assert (f.stop_epoch, f.predicted, f.lower, f.upper) == (o.stop_epoch, o.predicted, o.lower, o.upper)
+            earlier += 1
+        else:
+            assert (f.stop_epoch, f.predicted, f.lower, f.upper) == (s.stop_epoch, s.predicted, s.lower, s.upper)
+    assert earlier >= 1
