@@ -72,6 +72,26 @@ def test_model_file_is_versioned_json_and_reloads_bit_for_bit(fitted, tmp_path):
     assert pooled == [simulate(f"learned:{model_file}", c, 20) for c in held_out]
 
 
+def test_training_rows_are_every_rows_features_computed_afresh(benchmark_module, reference_dir):
+    # the fit computes a prefix's features once for all its targets; the rows must be those of
+    # prefix_features called per prefix and target (the plain way of benchmarks/fit_speed.py),
+    # bit for bit, on curves with losses, with diverged (NaN) points and with specs
+    from nnlife.predict.evaluation import load_curves
+    from nnlife.predict.learned import training_rows
+
+    curves = synthetic(6, 3) + load_curves([reference_dir])
+    nan = list(curves[0].curve.valAcc)
+    nan[30:] = [math.nan] * 50
+    curves.append(LabeledCurve("diverged", Curve(EPOCHS, curves[0].curve.trainLoss, curves[0].curve.valLoss, tuple(nan))))
+    X, y = training_rows(curves)
+    X0, y0 = benchmark_module("fit_speed").plain_rows(curves)
+    # targets 10, 20, ..., 80 of 80 points: prefixes 2..K each, 352 rows a curve; the diverged
+    # curve has a finite target only at 10, 20 and 30
+    assert X.shape == (9 * 352 + 9 + 19 + 29, len(FEATURES)) == (len(y), len(FEATURES))
+    assert np.array_equal(X, X0, equal_nan=True) and np.array_equal(y, y0)
+    assert np.isnan(X[:, FEATURES.index("chance")]).sum() < len(y)  # the tables' specs are in
+
+
 def test_it_learns_on_held_out_curves(model_file):
     # From 10 points (epoch 5), predict epoch 20 of curves it never saw: better than the last
     # accuracy (these curves still rise), and its 80 % interval covers most of them.

@@ -62,6 +62,7 @@ PREFIX_FEATURES = (
 SPEC_FEATURES = ("chance", "log10_lr", "log10_batch", "conv_layers", "fc_layers", "log10_momentum", "log10_weight_decay",
                  "dropout")
 FEATURES = PREFIX_FEATURES + SPEC_FEATURES
+LAST = PREFIX_FEATURES.index("last")
 
 # LightGBM's settings: single-threaded and deterministic, so that a fit is reproducible bit
 # for bit; small trees, because a corpus holds hundreds of curves, not millions.
@@ -112,6 +113,18 @@ def spec_features(spec: NetworkSpec | None) -> list[float]:
 def prefix_features(acc: Sequence[float], val_loss: Sequence[float], train_loss: Sequence[float], K: int) -> list[float] | None:
     """The prefix features of :data:`PREFIX_FEATURES` (``None`` when no accuracy of the
     prefix is finite). ``K`` is the target's 1-based point index."""
+    body = _prefix_body(acc, val_loss, train_loss)
+    return None if body is None else _with_target(body, len(acc), K)
+
+
+def _with_target(body: list[float], k: int, K: int) -> list[float]:
+    """The four features of the prefix length ``k`` and target ``K``, then the prefix's own."""
+    return [float(k), float(K), k / K, math.log(K / k)] + body
+
+
+def _prefix_body(acc: Sequence[float], val_loss: Sequence[float], train_loss: Sequence[float]) -> list[float] | None:
+    """The features of :data:`PREFIX_FEATURES` from ``last`` on, which depend on the prefix
+    alone (so fitting computes them once per prefix, not once per prefix and target)."""
     a = np.asarray(acc, dtype=float)
     finite = a[np.isfinite(a)]
     if len(finite) == 0:
@@ -123,7 +136,6 @@ def prefix_features(acc: Sequence[float], val_loss: Sequence[float], train_loss:
     vlf, tlf = vl[np.isfinite(vl)], tl[np.isfinite(tl)]
     half = a[k // 2:]
     return [
-        float(k), float(K), k / K, math.log(K / k),
         last, float(finite.max()), float(finite[0]), float(np.mean(finite[-3:])),
         float(finite[len(finite) // 2]), float(np.std(finite[-5:])),
         _slope(a[-5:]), _slope(half),
@@ -153,16 +165,19 @@ def training_rows(curves: Sequence[LabeledCurve], targets_per_curve: int = 8) ->
         start = min(10, n)
         Ks = sorted({int(round(v)) for v in np.linspace(start, n, targets_per_curve)})
         spec = spec_features(c.spec)
+        bodies: dict[int, list[float] | None] = {}
         for K in Ks:
             truth = acc[K - 1]
             if not math.isfinite(truth):
                 continue
             for k in range(MIN_POINTS, K + 1):
-                f = prefix_features(acc[:k], vl[:k], tl[:k], K)
-                if f is None:
+                if k not in bodies:
+                    bodies[k] = _prefix_body(acc[:k], vl[:k], tl[:k])
+                if bodies[k] is None:
                     continue
+                f = _with_target(bodies[k], k, K)
                 X.append(f + spec)
-                y.append(truth - f[PREFIX_FEATURES.index("last")])
+                y.append(truth - f[LAST])
     if not X:
         raise InputError("no curve to learn from: expected curves of at least 3 points with a finite accuracy")
     return np.asarray(X, dtype=float), np.asarray(y, dtype=float)
@@ -303,7 +318,7 @@ class LearnedPredictor(_Windowed):
             return None
         row = np.asarray([f + spec_features(spec)], dtype=float)
         lo, mid, hi = (float(v) for v in self.predict_rows(row)[0])
-        last = f[PREFIX_FEATURES.index("last")]
+        last = f[LAST]
         lower, upper = clip_interval(last + min(lo, mid), last + max(hi, mid))
         return Prediction(min(100.0, max(0.0, last + mid)), (upper - lower) / 2, False, lower, upper)
 
