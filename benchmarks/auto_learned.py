@@ -44,7 +44,7 @@ from nnlife.errors import InputError  # noqa: E402
 from nnlife.predict import PenguinStopLearned, Prediction, Triage  # noqa: E402
 from nnlife.predict.combined import _LearnedStopTracker  # noqa: E402
 from nnlife.predict.evaluation import labeled  # noqa: E402
-from nnlife.predict.learned import FEATURE_SETS, LearnedPredictor, fit_model  # noqa: E402
+from nnlife.predict.learned import LearnedPredictor, fit_model  # noqa: E402
 
 
 class LearnedFirst(PenguinStopLearned):
@@ -84,8 +84,6 @@ def main(argv=None) -> int:
                     "fitted on the others and on the synthetic sets, which are then fitted on but not scored)")
     ap.add_argument("--make-curves-fit", type=int, default=300, help="make_curves curves fitted on (default 300)")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--features", default="base", choices=sorted(FEATURE_SETS),
-                    help="the learned models' feature set (nnlife predictor fit --features; default base)")
     ap.add_argument("--csv", help="also write every row to this CSV")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,8 +106,7 @@ def main(argv=None) -> int:
             for _, other, c, _ in sets:
                 if other != source:
                     fit_on += [labeled(x) for x in (c[: args.make_curves_fit] if other == "make_curves" else c)]
-            models[source] = fit_model(fit_on, sources=sorted({o for _, o, _, _ in sets if o != source}),
-                                       features=args.features)
+            models[source] = fit_model(fit_on, sources=sorted({o for _, o, _, _ in sets if o != source}))
             print(f"\n(model without {source}: {len(fit_on)} curves, {models[source]['trained_on']['rows']} rows, "
                   f"{time.perf_counter() - start:.0f} s)", flush=True)
         content = models[source]

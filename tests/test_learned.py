@@ -92,39 +92,6 @@ def test_training_rows_are_every_rows_features_computed_afresh(benchmark_module,
     assert np.isnan(X[:, FEATURES.index("chance")]).sum() < len(y)  # the tables' specs are in
 
 
-def test_the_penguin_feature_set_predicts_from_the_rows_it_was_fitted_on(tmp_path):
-    # --features penguin adds PENGUIN's fit of the prefix (its gain at the target and at its
-    # asymptote over the last accuracy, its RMS residual); the row a prediction is made from
-    # is the row the fit made of the same prefix and target, bit for bit
-    from nnlife.curves import fit_penguin, penguin_value
-    from nnlife.predict.learned import FEATURE_SETS, LearnedPredictor, training_rows
-
-    names = FEATURE_SETS["penguin"]
-    assert names[: len(FEATURES)] == FEATURES and names[len(FEATURES):] == ("penguin_gain", "penguin_asymptote_gain", "penguin_rmse")
-    content = fit_model(synthetic(30, 0), rounds=30, features="penguin")
-    assert content["features"] == list(names)
-    path = save_model(content, tmp_path / "p.json")
-    model = LearnedPredictor.load(path)
-    [c] = synthetic(1, 5)
-    acc, vl, tl = c.curve.valAcc, c.curve.valLoss, c.curve.trainLoss
-    X, y = training_rows([c], features=names)
-    rows = [model.row(acc[:k], vl[:k], tl[:k], K) for K in (10, 20, 30, 40, 50, 60, 70, 80) for k in range(2, K + 1)]
-    assert np.array_equal(X, np.asarray(rows, dtype=float), equal_nan=True)
-    # by hand, for the prefix of 12 points and the target 40
-    row = model.row(acc[:12], vl[:12], tl[:12], 40)
-    params = fit_penguin(np.arange(1.0, 13.0), np.asarray(acc[:12]))
-    fitted = params[0] - np.power(params[1], params[2] - np.arange(1.0, 13.0))
-    assert row[len(FEATURES):] == [penguin_value(params, 40) - acc[11], params[0] - acc[11],
-                                   float(np.sqrt(np.mean((fitted - np.asarray(acc[:12])) ** 2)))]
-    # a diverged prefix: PENGUIN fits nothing, the three are missing
-    assert all(math.isnan(v) for v in model.row([10.0, math.nan, 12.0], [2.0] * 3, [2.0] * 3, 40)[len(FEATURES):])
-    # it predicts, and the file reloads to the same predictions
-    held_out = synthetic(3, 1)
-    assert [simulate(model, h, 20) for h in held_out] == [simulate(f"learned:{path}", h, 20) for h in held_out]
-    with pytest.raises(InputError, match="--features other: expected one of base, penguin"):
-        fit_model(synthetic(3, 0), features="other")
-
-
 def test_it_learns_on_held_out_curves(model_file):
     # From 10 points (epoch 5), predict epoch 20 of curves it never saw: better than the last
     # accuracy (these curves still rise), and its 80 % interval covers most of them.
@@ -156,8 +123,7 @@ def _rewrite(path, out, change):
          "field 'version': expected 1 (this nnlife's model format), got 2"),
         (lambda c: c.update(format="other"), "field 'format': expected 'nnlife-predictor', got 'other'"),
         (lambda c: c.update(features=c["features"][:-1]),
-         f"field 'features': expected one of this nnlife's feature sets (base: {len(FEATURES)} features, penguin: "
-         f"{len(FEATURES) + 3} features), got another list"),
+         f"field 'features': expected this nnlife's {len(FEATURES)} features (k, K, k_over_K, ...), got another list"),
     ],
 )
 def test_tampered_or_foreign_model_is_refused_in_one_line(change, message, model_file, tmp_path, reference_dir, capsys):

@@ -63,11 +63,6 @@ SPEC_FEATURES = ("chance", "log10_lr", "log10_batch", "conv_layers", "fc_layers"
                  "dropout")
 FEATURES = PREFIX_FEATURES + SPEC_FEATURES
 LAST = PREFIX_FEATURES.index("last")
-# PENGUIN's fit of the prefix as features (``--features penguin``): its prediction at the
-# target and its asymptote, each minus the last accuracy, and the fit's RMS residual; ``nan``
-# where the fit fails or its asymptote reaches the bound (where PENGUIN itself predicts nothing)
-PENGUIN_FEATURES = ("penguin_gain", "penguin_asymptote_gain", "penguin_rmse")
-FEATURE_SETS = {"base": FEATURES, "penguin": FEATURES + PENGUIN_FEATURES}
 
 # LightGBM's settings: single-threaded and deterministic, so that a fit is reproducible bit
 # for bit; small trees, because a corpus holds hundreds of curves, not millions.
@@ -153,53 +148,14 @@ def _prefix_body(acc: Sequence[float], val_loss: Sequence[float], train_loss: Se
     ]
 
 
-def _penguin_fit(acc: Sequence[float]) -> tuple[tuple[float, float, float], float] | None:
-    """PENGUIN's fit of a prefix (x = 1..k, as its rule fits it, so a fit the rule made is
-    remembered and not redone) and its RMS residual; ``None`` where the rule would predict
-    nothing."""
-    from ..curves import fit_penguin, penguin_model
-    from .methods import PENGUIN_A_RESET
-
-    y = np.asarray(acc, dtype=float)
-    x = np.arange(1, len(y) + 1, dtype=float)
-    params = fit_penguin(x, y)
-    if params is None or params[0] >= PENGUIN_A_RESET:
-        return None
-    with np.errstate(all="ignore"):
-        rmse = float(np.sqrt(np.mean((penguin_model(x, *params) - y) ** 2)))
-    return params, rmse
-
-
-def _penguin_target(fit: tuple[tuple[float, float, float], float] | None, K: int, last: float) -> list[float]:
-    from ..curves import penguin_value
-
-    if fit is None:
-        return [math.nan] * len(PENGUIN_FEATURES)
-    params, rmse = fit
-    value = penguin_value(params, K)
-    gain = min(100.0, max(-100.0, value - last)) if math.isfinite(value) else math.nan
-    return [gain, params[0] - last, rmse if math.isfinite(rmse) else math.nan]
-
-
-def feature_set(name: str) -> tuple[str, ...]:
-    """The features of a named set (:data:`FEATURE_SETS`)."""
-    try:
-        return FEATURE_SETS[name]
-    except KeyError:
-        raise InputError(f"--features {name}: expected one of {', '.join(FEATURE_SETS)}") from None
-
-
 # --------------------------------------------------------------------------------------
 # Fitting
 
 
-def training_rows(curves: Sequence[LabeledCurve], targets_per_curve: int = 8,
-                  features: Sequence[str] = FEATURES) -> tuple[np.ndarray, np.ndarray]:
-    """Features (``features``: one of :data:`FEATURE_SETS`) and responses (target accuracy
-    minus last accuracy) for every prefix ``k = 2 .. K`` of every curve, for
-    ``targets_per_curve`` target indices ``K`` spread evenly over each curve's length (from its
-    10th point, or its last if shorter)."""
-    penguin = _wants_penguin(features)
+def training_rows(curves: Sequence[LabeledCurve], targets_per_curve: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Features and responses (target accuracy minus last accuracy) for every prefix
+    ``k = 2 .. K`` of every curve, for ``targets_per_curve`` target indices ``K`` spread evenly
+    over each curve's length (from its 10th point, or its last if shorter)."""
     X, y = [], []
     for c in curves:
         acc, vl, tl = c.curve.valAcc, c.curve.valLoss, c.curve.trainLoss
@@ -210,7 +166,6 @@ def training_rows(curves: Sequence[LabeledCurve], targets_per_curve: int = 8,
         Ks = sorted({int(round(v)) for v in np.linspace(start, n, targets_per_curve)})
         spec = spec_features(c.spec)
         bodies: dict[int, list[float] | None] = {}
-        fits: dict[int, tuple | None] = {}
         for K in Ks:
             truth = acc[K - 1]
             if not math.isfinite(truth):
@@ -218,43 +173,36 @@ def training_rows(curves: Sequence[LabeledCurve], targets_per_curve: int = 8,
             for k in range(MIN_POINTS, K + 1):
                 if k not in bodies:
                     bodies[k] = _prefix_body(acc[:k], vl[:k], tl[:k])
-                    if penguin and bodies[k] is not None:
-                        fits[k] = _penguin_fit(acc[:k])
                 if bodies[k] is None:
                     continue
                 f = _with_target(bodies[k], k, K)
-                X.append(f + spec + (_penguin_target(fits[k], K, f[LAST]) if penguin else []))
+                X.append(f + spec)
                 y.append(truth - f[LAST])
     if not X:
         raise InputError("no curve to learn from: expected curves of at least 3 points with a finite accuracy")
     return np.asarray(X, dtype=float), np.asarray(y, dtype=float)
 
 
-def _wants_penguin(features: Sequence[str]) -> bool:
-    return tuple(features) == FEATURE_SETS["penguin"]
-
-
 def fit_model(curves: Sequence[LabeledCurve], *, level: float = DEFAULT_LEVEL, rounds: int = ROUNDS,
-              sources: Sequence[str] = (), features: str = "base") -> dict:
-    """Train the three quantile regressors on ``curves`` with the feature set ``features``
-    (:data:`FEATURE_SETS`); the model file's content (a dict, :func:`save_model` writes it)."""
+              sources: Sequence[str] = ()) -> dict:
+    """Train the three quantile regressors on ``curves``; the model file's content (a dict,
+    :func:`save_model` writes it)."""
     import lightgbm as lgb
 
     level = check_level(level)
-    names = feature_set(features)
-    X, y = training_rows(curves, features=names)
+    X, y = training_rows(curves)
     quantiles = [(1 - level) / 2, 0.5, (1 + level) / 2]
     models = {}
     for name, q in zip(("lo", "mid", "hi"), quantiles):
         params = dict(LGB_PARAMS, objective="quantile", alpha=q)
-        booster = lgb.train(params, lgb.Dataset(X, y, feature_name=list(names), free_raw_data=False),
+        booster = lgb.train(params, lgb.Dataset(X, y, feature_name=list(FEATURES), free_raw_data=False),
                             num_boost_round=rounds)
         models[name] = booster.model_to_string()
     content = {
         "format": FORMAT,
         "version": VERSION,
         "kind": KIND,
-        "features": list(names),
+        "features": list(FEATURES),
         "quantiles": quantiles,
         "level": level,
         "trained_on": {"curves": len(curves), "rows": int(len(y)), "sources": list(sources)},
@@ -301,9 +249,9 @@ def read_model(path: str | Path) -> dict:
         raise InputError(f"{path}: field 'version': expected {VERSION} (this nnlife's model format), got {content.get('version')!r}")
     if content.get("kind") != KIND:
         raise InputError(f"{path}: field 'kind': expected {KIND!r}, got {content.get('kind')!r}")
-    if content.get("features") not in [list(f) for f in FEATURE_SETS.values()]:
-        raise InputError(f"{path}: field 'features': expected one of this nnlife's feature sets "
-                         f"({', '.join(f'{k}: {len(v)} features' for k, v in FEATURE_SETS.items())}), got another list")
+    if content.get("features") != list(FEATURES):
+        raise InputError(f"{path}: field 'features': expected this nnlife's {len(FEATURES)} features "
+                         f"({', '.join(FEATURES[:3])}, ...), got another list")
     if content.get("sha256") != _digest(content):
         raise InputError(f"{path}: field 'sha256': the content does not match its checksum (the file was edited or damaged)")
     models = content.get("models")
@@ -360,26 +308,17 @@ class LearnedPredictor(_Windowed):
         """The three quantiles of the target-minus-last difference, one row per feature row."""
         return np.stack([b.predict(X, num_threads=1) for b in self.boosters()], axis=1)
 
-    def row(self, acc: Sequence[float], val_loss: Sequence[float], train_loss: Sequence[float], K: int,
-            spec: NetworkSpec | None = None) -> list[float] | None:
-        """The model's features of a prefix for its ``K``-th point (the row the fit would
-        make of it); ``None`` when no accuracy of the prefix is finite."""
-        f = prefix_features(acc, val_loss, train_loss, K)
-        if f is None:
-            return None
-        extra = _penguin_target(_penguin_fit(acc), K, f[LAST]) if _wants_penguin(self.content["features"]) else []
-        return f + spec_features(spec) + extra
-
     def predict_prefix(self, acc: Sequence[float], val_loss: Sequence[float], train_loss: Sequence[float], K: int,
                        spec: NetworkSpec | None = None) -> Prediction | None:
         """The prediction (not confident) from a prefix of a curve for its ``K``-th point
         (1-based), the network's ``spec`` where known; ``None`` when no accuracy of the prefix
         is finite."""
-        row = self.row(acc, val_loss, train_loss, K, spec)
-        if row is None:
+        f = prefix_features(acc, val_loss, train_loss, K)
+        if f is None:
             return None
-        lo, mid, hi = (float(v) for v in self.predict_rows(np.asarray([row], dtype=float))[0])
-        last = row[LAST]
+        row = np.asarray([f + spec_features(spec)], dtype=float)
+        lo, mid, hi = (float(v) for v in self.predict_rows(row)[0])
+        last = f[LAST]
         lower, upper = clip_interval(last + min(lo, mid), last + max(hi, mid))
         return Prediction(min(100.0, max(0.0, last + mid)), (upper - lower) / 2, False, lower, upper)
 
