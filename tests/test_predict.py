@@ -283,6 +283,29 @@ def test_triage_leaves_a_slow_learner_to_the_ensemble():
     assert _ensemble_fields(out) == _ensemble_fields(simulate("ensemble", curve, 20))
 
 
+def test_triage_leaves_a_noisy_learner_whose_loss_rose_to_the_ensemble():
+    # a real network of a corpus measured once an epoch (large learning rate): at epoch 3 its
+    # validation loss is above its first value (2.1604, 2.2296, 2.1821), so it has not fallen,
+    # but it moved by 3.2 %: not a stuck network (those move by less than 0.05 %); it went on
+    # to 57.6 % at epoch 20
+    epochs = np.arange(1.0, 26.0)
+    acc = np.r_[16.6, 23.9, 14.3, 32.8, 23.3, 100 * FAMILIES["mmf"](np.arange(6, 26.0), (0.6, 0.1, 0.05, 1.2))]
+    val = np.r_[2.1604, 2.2296, 2.1821, 1.818, 1.8628, np.linspace(1.7, 1.2, 20)]
+    curve = (epochs, acc, val, val)
+    out = simulate("triage", curve, 20)
+    assert out.stop_epoch > 3
+    assert _ensemble_fields(out) == _ensemble_fields(simulate("ensemble", curve, 20))
+    # the test without the bound on the move (as before 2026-12-04) stopped it at epoch 3
+    old = simulate(Triage(max_move=math.inf), curve, 20)
+    assert (old.converged, old.stop_epoch, old.predicted) == (True, 3.0, 14.3)
+    # a loss that moved by 0.9 % without falling is still stuck; by 1.1 %, not
+    for move, stopped in ((0.009, True), (0.011, False)):
+        flat = np.r_[2.3, 2.3 * (1 + move), np.full(23, 2.3)]
+        assert (simulate("triage", (epochs, np.full(25, 10.0), flat, flat), 20).stop_epoch == 3.0) is stopped
+    with pytest.raises(InputError, match="max_move"):
+        Triage(max_move=-0.01)
+
+
 def test_triage_diverged_and_missing_losses():
     acc, _ = _stuck()
     diverged = np.r_[4.88, np.full(79, math.nan)]

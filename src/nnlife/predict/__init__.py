@@ -28,8 +28,9 @@ Methods (:data:`METHODS`, and ``docs/predictors.md``):
 - ``ensemble``: all eight families averaged with weights ``1 / held-out MSE``, with an
   uncertainty (the weighted spread of the families' predictions); stop by the stability rule.
 - ``triage``: first a test for networks that are not learning at all (at epoch 1.5, a
-  validation loss that has not fallen by 0.03 % of its first value, or is not finite: stop
-  there and predict the last accuracy), then ``ensemble`` for the others (:class:`Triage`).
+  validation loss that sits at its first value, not fallen by 0.03 % of it nor moved by more
+  than 1 %, or is not finite: stop there and predict the last accuracy), then ``ensemble``
+  for the others (:class:`Triage`).
 - ``last``, ``best_so_far``: plain baselines, stopping every network at ``budget`` (default
   0.25) of the target epoch and predicting the last, or the best, accuracy seen.
 - ``combined``: ``penguin`` and ``triage`` on the same rows, stopped by whichever is confident
@@ -107,6 +108,7 @@ from .methods import (
     PENGUIN_A_RESET,
     TRIAGE_EPOCH,
     TRIAGE_MIN_DROP,
+    TRIAGE_MAX_MOVE,
     BestFit,
     BestSoFar,
     Ensemble,

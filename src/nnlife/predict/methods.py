@@ -435,6 +435,7 @@ class _EnsembleTracker(_FamilyTracker):
 TRIAGE_EPOCH = 1.5
 TRIAGE_MIN_POINTS = 3
 TRIAGE_MIN_DROP = 3e-4
+TRIAGE_MAX_MOVE = 0.01
 
 
 class Triage(Ensemble):
@@ -449,10 +450,15 @@ class Triage(Ensemble):
     The test comes at the first row that is both at or after ``triage_epoch`` (default 1.5,
     in the curve's epoch units) and the third row or later (two changes of the loss to see):
     on a table both are epoch 1.5; measured every epoch, epoch 3; every 5 epochs, epoch 15.
-    There a network is *not learning* when its validation loss has not come below its first
-    value by at least ``min_drop`` of that value (default 0.03 %), or a validation loss so far
-    is not finite (it diverged). Such a network stops there (confident), and its prediction is
-    its last observed accuracy. Any other network goes on under :class:`Ensemble`, unchanged.
+    There a network is *not learning* when its validation loss sits at its first value: it
+    has not come below it by at least ``min_drop`` of that value (default 0.03 %), nor moved
+    from it by more than ``max_move`` of it either way (default 1 %); or when a validation
+    loss so far is not finite (it diverged). Such a network stops there (confident), and its
+    prediction is its last observed accuracy. Any other network goes on under
+    :class:`Ensemble`, unchanged. (Stuck networks' losses move by less than 0.05 % of their
+    first value; a loss that rose by more than 1 % belongs to a network training noisily, at a
+    large learning rate, whose loss and accuracy jump about while it learns: two such networks
+    of a corpus, measured once an epoch, went on to 58 % and 65 %.)
     Without validation losses (``val_loss`` not given, or none finite), there is no test: the
     method is the ensemble.
     """
@@ -466,27 +472,33 @@ class Triage(Ensemble):
         triage_epoch: float = TRIAGE_EPOCH,
         min_drop: float = TRIAGE_MIN_DROP,
         level: float = DEFAULT_LEVEL,
+        max_move: float = TRIAGE_MAX_MOVE,
     ):
         super().__init__(N, threshold, level)
         if not (isinstance(triage_epoch, (int, float)) and math.isfinite(triage_epoch) and triage_epoch > 0):
             raise InputError(f"triage_epoch {triage_epoch!r}: expected a positive number of epochs")
         if not (isinstance(min_drop, (int, float)) and math.isfinite(min_drop) and min_drop >= 0):
             raise InputError(f"min_drop {min_drop!r}: expected a non-negative fraction of the first validation loss")
+        if not (isinstance(max_move, (int, float)) and max_move >= 0):  # inf: no bound (the test before 12-04)
+            raise InputError(f"max_move {max_move!r}: expected a non-negative fraction of the first validation loss")
         self.triage_epoch = float(triage_epoch)
         self.min_drop = float(min_drop)
+        self.max_move = float(max_move)
 
     def tracker(self, target_epoch: float = DEFAULT_TARGET_EPOCH) -> Tracker:
         return _TriageTracker(
             check_target(target_epoch), list(FAMILIES.values()), self.window(), self.triage_epoch, self.min_drop,
-            self.level,
+            self.level, self.max_move,
         )
 
 
 class _TriageTracker(_EnsembleTracker):
-    def __init__(self, target_epoch, families, window, triage_epoch: float, min_drop: float, level: float = DEFAULT_LEVEL):
+    def __init__(self, target_epoch, families, window, triage_epoch: float, min_drop: float, level: float = DEFAULT_LEVEL,
+                 max_move: float = TRIAGE_MAX_MOVE):
         super().__init__(target_epoch, families, window, level)
         self.triage_epoch = triage_epoch
         self.min_drop = min_drop
+        self.max_move = max_move
         self.val_losses: list[float | None] = []  # up to the test
         self.verdict: bool | None = None  # None: not tested yet; True: not learning; False: go on
 
@@ -502,7 +514,9 @@ class _TriageTracker(_EnsembleTracker):
         if not finite.all():
             return True  # diverged
         first = float(losses[0])
-        return bool(first - float(losses[1:].min()) < self.min_drop * abs(first))
+        fell = first - float(losses[1:].min()) >= self.min_drop * abs(first)
+        moved = float(np.abs(losses[1:] - first).max()) > self.max_move * abs(first)
+        return not (fell or moved)
 
     def fit_requests(self, val_acc: float) -> list[tuple]:
         return [] if self.verdict else super().fit_requests(val_acc)
