@@ -37,13 +37,8 @@ def plain_rows(curves, targets_per_curve: int = 8) -> tuple[np.ndarray, np.ndarr
     X, y = [], []
     for c in curves:
         acc, vl, tl = c.curve.valAcc, c.curve.valLoss, c.curve.trainLoss
-        n = len(acc)
-        if n < learned.MIN_POINTS + 1:
-            continue
-        start = min(10, n)
-        Ks = sorted({int(round(v)) for v in np.linspace(start, n, targets_per_curve)})
         spec = learned.spec_features(c.spec)
-        for K in Ks:
+        for K in learned.target_indices(len(acc), targets_per_curve):
             truth = acc[K - 1]
             if not math.isfinite(truth):
                 continue

@@ -152,6 +152,15 @@ def _prefix_body(acc: Sequence[float], val_loss: Sequence[float], train_loss: Se
 # Fitting
 
 
+def target_indices(n: int, targets_per_curve: int = 8) -> list[int]:
+    """The 1-based target indices ``K`` a curve of ``n`` points is fitted for: ``targets_per_curve``
+    spread evenly from its 10th point (or its last, if shorter) to its last; none for a curve
+    of fewer than ``MIN_POINTS + 1`` points."""
+    if n < MIN_POINTS + 1:
+        return []
+    return sorted({int(round(v)) for v in np.linspace(min(10, n), n, targets_per_curve)})
+
+
 def training_rows(curves: Sequence[LabeledCurve], targets_per_curve: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """Features and responses (target accuracy minus last accuracy) for every prefix
     ``k = 2 .. K`` of every curve, for ``targets_per_curve`` target indices ``K`` spread evenly
@@ -159,11 +168,7 @@ def training_rows(curves: Sequence[LabeledCurve], targets_per_curve: int = 8) ->
     X, y = [], []
     for c in curves:
         acc, vl, tl = c.curve.valAcc, c.curve.valLoss, c.curve.trainLoss
-        n = len(acc)
-        if n < MIN_POINTS + 1:
-            continue
-        start = min(10, n)
-        Ks = sorted({int(round(v)) for v in np.linspace(start, n, targets_per_curve)})
+        Ks = target_indices(len(acc), targets_per_curve)
         spec = spec_features(c.spec)
         bodies: dict[int, list[float] | None] = {}
         for K in Ks:
